@@ -1,0 +1,93 @@
+"""The functions as callers see them: each spec with its effective cost and switch.
+
+Precedence, lowest first: the plugin's spec, registry.toml's [functions.NAME] overrides,
+then an admin's changes kept in the store. A function runs only when it and its plugin
+are both enabled. The view is rebuilt only when the store's state version moves, so a
+call costs one cheap read to stay current.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+
+from .config import RegistryConfig
+from .errors import UnknownFunctionError
+from .loader import Discovery
+from .spec import Function, FunctionSpec
+from .store import Store
+
+
+@dataclass(frozen=True)
+class FunctionView:
+    function: Function
+    cost: int
+    function_enabled: bool
+    plugin_enabled: bool
+
+    @property
+    def spec(self) -> FunctionSpec:
+        return self.function.spec
+
+    @property
+    def enabled(self) -> bool:
+        return self.function_enabled and self.plugin_enabled
+
+    def why_disabled(self) -> str | None:
+        if not self.plugin_enabled:
+            return f"plugin {self.spec.plugin!r} is switched off"
+        if not self.function_enabled:
+            return f"{self.spec.name} is switched off"
+        return None
+
+
+class Catalog:
+    def __init__(self, discovery: Discovery, config: RegistryConfig, store: Store) -> None:
+        self._discovery = discovery
+        self._config = config
+        self._store = store
+        self._lock = threading.Lock()
+        self._version = -1
+        self._views: dict[str, FunctionView] = {}
+
+    def views(self) -> list[FunctionView]:
+        self._refresh()
+        return list(self._views.values())
+
+    def view(self, name: str) -> FunctionView:
+        self._refresh()
+        try:
+            return self._views[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._views, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownFunctionError(f"no function named {name!r}{hint}") from None
+
+    def plugin_enabled(self, plugin: str) -> bool:
+        return self._store.plugin_overrides().get(plugin, True)
+
+    def _refresh(self) -> None:
+        version = self._store.state_version()
+        if version == self._version:
+            return
+        with self._lock:
+            if version == self._version:
+                return
+            functions = self._store.function_overrides()
+            plugins = self._store.plugin_overrides()
+            views = {}
+            for name, function in self._discovery.functions.items():
+                configured = self._config.functions.get(name)
+                stored = functions.get(name)
+                cost = function.spec.cost
+                enabled = True
+                for layer in (configured, stored):
+                    if layer and layer.cost is not None:
+                        cost = layer.cost
+                    if layer and layer.enabled is not None:
+                        enabled = layer.enabled
+                views[name] = FunctionView(
+                    function, cost, enabled, plugins.get(function.spec.plugin, True)
+                )
+            self._views, self._version = views, version

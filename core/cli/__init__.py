@@ -1,0 +1,104 @@
+"""The `tokenworks` command line.
+
+Commands that need the store open it lazily, so `--help` and `--version` work anywhere.
+Plugins add their own commands through the `register_commands` hook.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+
+import click
+
+from .. import __version__
+from ..config import RegistryConfig, load_registry
+from ..errors import TokenworksError
+from ..host import Host, strict_from_env
+from ..loader import Discovery, call_each, discover
+
+
+class Session:
+    """Per-invocation state: the registry, then (only if needed) the host."""
+
+    def __init__(self, registry: str | None, store: str | None) -> None:
+        self.registry, self.store = registry, store
+        self._config: RegistryConfig | None = None
+        self._discovery: Discovery | None = None
+        self._host: Host | None = None
+        self.actor = f"cli:{getpass.getuser()}"
+
+    def config(self) -> RegistryConfig:
+        if self._config is None:
+            self._config = load_registry(self.registry, self.store)
+        return self._config
+
+    def discovery(self) -> Discovery:
+        if self._discovery is None:
+            self._discovery = discover(self.config(), strict_from_env())
+        return self._discovery
+
+    def host(self) -> Host:
+        if self._host is None:
+            self._host = Host(self.config(), discovery=self.discovery(), sweep=False)
+        return self._host
+
+    def close(self) -> None:
+        if self._host is not None:
+            self._host.close()
+
+
+def current_session() -> Session:
+    """For plugin commands: the session (and through it the host) of this invocation."""
+    return click.get_current_context().find_object(Session)
+
+
+class TokenworksGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TokenworksError as error:
+            raise click.ClickException(str(error)) from error
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        session = ctx.find_object(Session)
+        if session is None:
+            return {}
+        try:
+            discovery = session.discovery()
+        except TokenworksError:
+            return {}  # no registry here: plugin commands are simply not offered
+        group = click.Group()
+        for _plugin, _result in call_each(discovery, "register_commands", cli=group):
+            pass
+        return dict(group.commands)
+
+
+@click.group(cls=TokenworksGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--registry", envvar="TOKENWORKS_REGISTRY", metavar="PATH",
+              help="registry.toml to use (default: ./registry.toml).")
+@click.option("--store", envvar="TOKENWORKS_STORE", metavar="PATH",
+              help="Store file, overriding the one registry.toml names.")
+@click.option("-v", "--verbose", count=True, help="Log calls (-v) or everything (-vv).")
+@click.version_option(__version__, prog_name="tokenworks")
+@click.pass_context
+def cli(ctx: click.Context, registry: str | None, store: str | None, verbose: int) -> None:
+    """tokenworks: a registry of analytical functions with a meter."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    session = Session(registry, store)
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+def main() -> None:
+    cli(prog_name="tokenworks")
+
+
+from . import accounts, commands  # noqa: E402,F401  (they attach their commands to cli)

@@ -1,0 +1,124 @@
+"""registry.toml: the registry's settings, read once and checked strictly.
+
+Unknown keys and wrong types are errors naming the key, so the host never starts
+half-configured on a typo.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+from .errors import ConfigError
+
+REGISTRY_ENV = "TOKENWORKS_REGISTRY"
+STORE_ENV = "TOKENWORKS_STORE"
+REGISTRY_FILE = "registry.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StoreSettings(_Section):
+    path: str = Field(default="tokenworks.duckdb", min_length=1, description="DuckDB file")
+
+
+class PluginSettings(_Section):
+    builtin: list[str] = Field(
+        default_factory=list,
+        description="plugins shipped in plugins/ (short names) or importable module paths",
+    )
+    folder: str | None = Field(default="local_plugins", description="local plugins folder")
+    entry_points: StrictBool = Field(default=True, description="load installed plugins")
+    allow: list[str] = Field(default_factory=list, description="if set, load only these")
+    block: list[str] = Field(default_factory=list, description="never load these")
+
+
+class UserSettings(_Section):
+    starting_grant: StrictInt = Field(default=0, ge=0)
+
+
+class InvocationSettings(_Section):
+    workers: StrictInt = Field(default=8, ge=1, le=256)
+    sweep_interval: float = Field(default=30.0, gt=0, description="seconds between sweeps")
+    hold_grace: float = Field(default=60.0, ge=0, description="seconds past a call's timeout")
+
+
+class FunctionOverride(_Section):
+    cost: StrictInt | None = Field(default=None, ge=0)
+    enabled: StrictBool | None = None
+
+
+class RegistryConfig(_Section):
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    users: UserSettings = Field(default_factory=UserSettings)
+    invocation: InvocationSettings = Field(default_factory=InvocationSettings)
+    functions: dict[str, FunctionOverride] = Field(default_factory=dict)
+
+    # Where the file was read from: relative paths in it are relative to its folder.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    def store_path(self) -> Path:
+        return _resolve(self.base_dir, self.store.path)
+
+    def plugins_folder(self) -> Path | None:
+        folder = self.plugins.folder
+        return _resolve(self.base_dir, folder) if folder else None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def find_registry(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The registry file: the one named, else $TOKENWORKS_REGISTRY, else ./registry.toml."""
+    named = explicit or os.environ.get(REGISTRY_ENV)
+    path = Path(named) if named else Path.cwd() / REGISTRY_FILE
+    if not path.is_file():
+        how = "named" if named else "found in the current folder"
+        raise ConfigError(
+            f"no registry file {how}: {path}. Run `tokenworks init` to write one, "
+            f"or pass --registry PATH (or set {REGISTRY_ENV})."
+        )
+    return path
+
+
+def parse_registry(text: str, base_dir: Path, source: str = REGISTRY_FILE) -> RegistryConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    if "base_dir" in raw:
+        raise ConfigError(f"{source}: unknown key 'base_dir'")
+    try:
+        config = RegistryConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {key}: {message}{more}") from None
+    return config.model_copy(update={"base_dir": base_dir})
+
+
+def load_registry(
+    explicit: str | os.PathLike[str] | None = None, store_override: str | None = None
+) -> RegistryConfig:
+    """Read registry.toml; the store location may be overridden (--store or $TOKENWORKS_STORE)."""
+    path = find_registry(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    config = parse_registry(text, base_dir=path.resolve().parent, source=str(path))
+    override = store_override or os.environ.get(STORE_ENV)
+    if override:
+        store = StoreSettings(path=str(Path(override).expanduser().resolve()))
+        config = config.model_copy(update={"store": store})
+    return config

@@ -1,0 +1,70 @@
+"""Every error the host raises on purpose, each with a message fit to show a person as is."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class TokenworksError(Exception):
+    """Base class: a refusal or a misconfiguration explained in one line."""
+
+
+class ConfigError(TokenworksError):
+    """registry.toml is missing, unreadable, or has an unknown key or a wrong type."""
+
+
+class StoreLockedError(TokenworksError):
+    """Another process holds the embedded store."""
+
+
+class PluginError(TokenworksError):
+    """A plugin could not be loaded or registered (raised only in strict mode)."""
+
+
+class InvalidSpecError(PluginError):
+    """A function's spec does not satisfy the contract."""
+
+
+class CallRefused(TokenworksError):
+    """A call was refused before the function ran: nothing was charged."""
+
+
+class UnknownFunctionError(CallRefused):
+    pass
+
+
+class UnknownUserError(CallRefused):
+    pass
+
+
+class FunctionDisabledError(CallRefused):
+    pass
+
+
+class InsufficientTokensError(CallRefused):
+    def __init__(self, user: str, needed: int, balance: int) -> None:
+        super().__init__(
+            f"{user} has {balance} tokens; this call costs {needed}. Nothing was charged."
+        )
+        self.user, self.needed, self.balance = user, needed, balance
+
+
+class IdempotencyConflictError(CallRefused):
+    """A call id was reused for a different user, function or input."""
+
+
+class InvalidInputError(CallRefused):
+    def __init__(self, function: str, problems: list[tuple[str, str]]) -> None:
+        self.function = function
+        self.problems = problems  # (field path, message) pairs, for forms to show at the field
+        listing = "; ".join(f"{field}: {message}" for field, message in problems)
+        super().__init__(f"invalid input for {function}: {listing}")
+
+
+def describe_validation_error(error: ValidationError) -> list[tuple[str, str]]:
+    """Turn pydantic's error list into (field path, readable message) pairs."""
+    problems = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(input)"
+        problems.append((field, item["msg"]))
+    return problems

@@ -1,0 +1,51 @@
+"""The plugin contract: markers and hook specifications.
+
+A plugin is a module (or any object) with functions marked ``@hookimpl`` whose names match
+the hooks below. Every hook is optional. Each one is documented here and in
+docs/plugin-hooks.md; a test fails when a hook lacks either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT = "tokenworks"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class RegisterFunction(Protocol):
+    """The ``register`` callback handed to :func:`register_functions`."""
+
+    def __call__(self, func: Any, /, **spec: Any) -> None: ...
+
+
+@hookspec
+def register_functions(register: RegisterFunction) -> None:
+    """Register the plugin's functions by calling ``register(func, **spec)`` once per function.
+
+    ``func`` takes one argument, an instance of the function's pydantic input model, and
+    returns a list of result blocks (``tokenworks.blocks``). The keyword arguments are the
+    fields of :class:`tokenworks.FunctionSpec`: ``title``, ``cost``, ``returns`` and
+    ``examples`` are required; ``name`` defaults to the function's ``__name__``,
+    ``input_model`` to the annotation of its first parameter and ``description`` to its
+    docstring. ``plugin`` and ``plugin_version`` are filled in by the host.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add command-line commands to the ``tokenworks`` command (a ``click.Group``)."""
+
+
+@hookspec
+def attribution() -> str | None:
+    """Return markdown crediting the data or work the plugin builds on, or None.
+
+    The portals show it on their About page; licences such as CC BY require it.
+    """

@@ -1,0 +1,177 @@
+"""The host: one object per process that owns the plugins, the store and the meter.
+
+Every entry point (CLI, portals, REST API) creates one Host and shares it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from .catalog import Catalog, FunctionView
+from .config import RegistryConfig, load_registry
+from .errors import TokenworksError, UnknownUserError
+from .loader import Discovery, discover
+from .metering import CallOutcome, Invoker
+from .passwords import generate_password, hash_password
+from .store import BooksReport, DuckDBStore, Store, User, utcnow
+from .store.base import Role
+
+log = logging.getLogger("tokenworks.host")
+STRICT_ENV = "TOKENWORKS_STRICT"
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").lower() in {"1", "true", "yes", "on"}
+
+
+class Host:
+    def __init__(
+        self, config: RegistryConfig, store: Store | None = None, strict: bool | None = None,
+        sweep: bool = True, discovery: Discovery | None = None,
+    ) -> None:
+        self.config = config
+        if discovery is None:
+            discovery = discover(config, strict_from_env() if strict is None else strict)
+        self.discovery = discovery
+        self.store: Store = store or DuckDBStore(config.store_path())
+        self.catalog = Catalog(self.discovery, config, self.store)
+        self.invoker = Invoker(self.store, self.catalog, config.invocation.workers)
+        # One process owns an embedded store, so any call still "running" at start-up
+        # was cut short by a crash: give its tokens back.
+        released = self.store.release_abandoned(None, "the host restarted before it finished")
+        if released:
+            log.warning("released %d holds left by an earlier crash", len(released))
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
+                                         daemon=True)
+        if sweep:
+            self._sweeper.start()
+
+    @classmethod
+    def from_registry(
+        cls, registry: str | None = None, store_path: str | None = None, **options: Any
+    ) -> Host:
+        return cls(load_registry(registry, store_path), **options)
+
+    # -- calls ------------------------------------------------------------------------
+
+    def call(
+        self, function: str, user: str, payload: dict[str, Any] | BaseModel,
+        call_id: str | None = None,
+    ) -> CallOutcome:
+        return self.invoker.call(function, user, payload, call_id)
+
+    def functions(self) -> list[FunctionView]:
+        return self.catalog.views()
+
+    def sweep(self) -> list[str]:
+        """Release holds of calls past their deadline plus the grace period."""
+        cutoff = utcnow() - timedelta(seconds=self.config.invocation.hold_grace)
+        released = self.store.release_abandoned(cutoff, "swept: the call outlived its timeout")
+        if released:
+            log.warning("sweep released %d stale holds: %s", len(released), ", ".join(released))
+        return released
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.config.invocation.sweep_interval):
+            try:
+                self.sweep()
+            except Exception:  # the sweep must outlive a transient store error
+                log.exception("sweep failed")
+
+    # -- users and tokens -------------------------------------------------------------
+
+    def add_user(
+        self, name: str, *, role: Role = "user", password: str | None = None, actor: str
+    ) -> tuple[User, str | None]:
+        """Create a user with the starting grant; returns the generated password, if any."""
+        if not USER_NAME.match(name):
+            raise TokenworksError(
+                f"invalid user name {name!r}: use 1-64 letters, digits or _ . @ -, "
+                "starting with a letter or digit")
+        if self.store.get_user(name):
+            raise TokenworksError(f"user {name!r} exists already")
+        generated = None if password else generate_password()
+        try:
+            password_hash = hash_password(password or generated)
+        except ValueError as error:
+            raise TokenworksError(str(error)) from None
+        user = self.store.create_user(name, role, password_hash,
+                                      self.config.users.starting_grant, actor)
+        return user, generated
+
+    def grant(self, user: str, amount: int, *, actor: str, reason: str) -> int:
+        """Give tokens (amount > 0) or take them back (amount < 0); returns the balance."""
+        if amount == 0:
+            raise TokenworksError("the amount must not be zero")
+        self._require(user, reason)
+        kind = "grant" if amount > 0 else "adjustment"
+        return self.store.adjust_balance(user, amount, kind, actor, reason.strip())
+
+    def set_role(self, user: str, role: Role, *, actor: str, reason: str) -> None:
+        self._require(user, reason)
+        self.store.set_role(user, role, actor, reason.strip())
+
+    def _require(self, user: str, reason: str) -> None:
+        _need_reason(reason)
+        if self.store.get_user(user) is None:
+            raise UnknownUserError(f"no such user: {user}")
+
+    # -- switches and costs -----------------------------------------------------------
+
+    def set_function_enabled(self, name: str, enabled: bool, *, actor: str, reason: str) -> bool:
+        """Switch a function on or off; returns False when it already was so."""
+        view = self.catalog.view(name)
+        _need_reason(reason)
+        if view.function_enabled == enabled:
+            return False
+        self.store.set_function_override(name, "enabled", enabled, view.function_enabled,
+                                         actor, reason.strip())
+        return True
+
+    def set_plugin_enabled(self, plugin: str, enabled: bool, *, actor: str, reason: str) -> bool:
+        record = self.discovery.plugin(plugin)
+        if record is None:
+            raise TokenworksError(f"no plugin named {plugin!r}")
+        _need_reason(reason)
+        before = self.catalog.plugin_enabled(plugin)
+        if before == enabled:
+            return False
+        self.store.set_plugin_enabled(plugin, enabled, before, actor, reason.strip())
+        return True
+
+    def set_cost(self, name: str, cost: int, *, actor: str, reason: str) -> None:
+        view = self.catalog.view(name)
+        _need_reason(reason)
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+            raise TokenworksError("a cost is a whole number of tokens, 0 or more")
+        self.store.set_function_override(name, "cost", cost, view.cost, actor, reason.strip())
+
+    def verify_books(self) -> BooksReport:
+        return self.store.verify_books()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        self.invoker.shutdown()
+        self.store.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _need_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise TokenworksError("a reason is required")

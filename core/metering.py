@@ -1,0 +1,188 @@
+"""Metered invocation: the one way a function is ever run.
+
+validate input -> check the switch -> take the idempotency key and hold the cost
+(one transaction) -> run in a bounded worker pool under the function's timeout ->
+check the result blocks -> capture the hold, or release it and record why.
+
+A refusal (unknown function, bad input, switched off, unknown user, too few tokens,
+call id reused for something else) raises CallRefused before anything is written.
+Anything that goes wrong once the function runs is an outcome, not an exception:
+its hold is released, so a failing plugin never costs a user tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .blocks import Block, blocks_from_json, blocks_to_json, coerce_blocks
+from .catalog import Catalog, FunctionView
+from .errors import (
+    CallRefused,
+    FunctionDisabledError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    describe_validation_error,
+)
+from .store import CallRecord, NewCall, Store, utcnow
+from .store.base import FINAL_STATUSES, CallStatus
+
+log = logging.getLogger("tokenworks.calls")
+CALL_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+REPLAY_POLL = 0.02  # seconds between looks at a call another thread is still running
+
+
+@dataclass
+class CallOutcome:
+    call_id: str
+    function: str
+    user: str
+    status: CallStatus
+    charged: int
+    blocks: list[Block] = field(default_factory=list)
+    error: str | None = None
+    latency_ms: float | None = None
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "function": self.function,
+            "user": self.user,
+            "status": self.status,
+            "charged": self.charged,
+            "error": self.error,
+            "latency_ms": self.latency_ms,
+            "replayed": self.replayed,
+            "blocks": json.loads(blocks_to_json(self.blocks)),
+        }
+
+
+class Invoker:
+    def __init__(self, store: Store, catalog: Catalog, workers: int) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenworks-call")
+
+    def call(
+        self, function: str, user: str, payload: dict[str, Any] | BaseModel,
+        call_id: str | None = None,
+    ) -> CallOutcome:
+        view = self._catalog.view(function)
+        spec = view.spec
+        model = _validate_input(view, payload)
+        if not view.enabled:
+            raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
+        if call_id is None:
+            call_id = uuid.uuid4().hex
+        elif not CALL_ID.match(call_id):
+            raise CallRefused("a call id is 1-128 letters, digits or _ . : -")
+        input_json = json.dumps(model.model_dump(mode="json"), sort_keys=True,
+                                separators=(",", ":"))
+        input_hash = hashlib.sha256(f"{function}\n{input_json}".encode()).hexdigest()
+        existing = self._store.begin_call(NewCall(
+            call_id=call_id, user=user, function=function, plugin=spec.plugin,
+            plugin_version=spec.plugin_version, cost=view.cost, input_hash=input_hash,
+            input_json=input_json, deadline_at=utcnow() + timedelta(seconds=spec.timeout),
+        ))
+        if existing is not None:
+            return self._replay(existing, user, function, input_hash)
+
+        started = time.perf_counter()
+        status, blocks, error = self._run(view, model, call_id)
+        latency_ms = (time.perf_counter() - started) * 1000
+        result_json = blocks_to_json(blocks) if status == "succeeded" else None
+        if not self._store.finish_call(call_id, status, latency_ms, result_json, error):
+            # The sweep settled it first (the call outlived its deadline and grace).
+            record = self._store.get_call(call_id)
+            log.warning("call %s: settled by the sweep before it finished", call_id)
+            return _outcome(record, replayed=False) if record else CallOutcome(
+                call_id, function, user, "abandoned", 0, error="settled by the sweep")
+        charged = view.cost if status == "succeeded" else 0
+        if status == "succeeded":
+            log.info("call %s: %s for %s succeeded in %.1f ms, charged %d",
+                     call_id, function, user, latency_ms, charged)
+        else:
+            log.warning("call %s: %s for %s %s in %.1f ms, nothing charged: %s",
+                        call_id, function, user, status, latency_ms, error)
+        return CallOutcome(call_id, function, user, status, charged, blocks, error, latency_ms)
+
+    def _run(
+        self, view: FunctionView, model: BaseModel, call_id: str
+    ) -> tuple[CallStatus, list[Block], str | None]:
+        spec = view.spec
+        future = self._pool.submit(view.function.run, model)
+        try:
+            raw = future.result(timeout=spec.timeout)
+        except FutureTimeout:
+            # A thread cannot be killed: a running function finishes in the background
+            # and its result is dropped; one still queued never starts.
+            future.cancel()
+            return "timeout", [], f"{spec.name} timed out after {spec.timeout:g} s"
+        except (Exception, SystemExit) as error:
+            log.debug("call %s: %s raised", call_id, spec.name, exc_info=error)
+            return "failed", [], f"{spec.name} failed: {type(error).__name__}: {error}"
+        try:
+            blocks = coerce_blocks(raw)
+            undeclared = sorted({block.kind for block in blocks} - set(spec.returns))
+            if undeclared:
+                raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec "
+                                 f"does not declare (declared: {', '.join(spec.returns)})")
+            blocks_to_json(blocks)
+        except (ValidationError, TypeError, ValueError) as error:
+            return "invalid_result", [], f"{spec.name} returned an invalid result: {error}"
+        return "succeeded", blocks, None
+
+    def _replay(self, record: CallRecord, user: str, function: str, input_hash: str):
+        if (record.user, record.function, record.input_hash) != (user, function, input_hash):
+            raise IdempotencyConflictError(
+                f"call id {record.call_id} was already used for a different call "
+                f"({record.function} for {record.user}); use a new call id"
+            )
+        give_up = time.monotonic() + max(
+            0.0, (record.deadline_at - utcnow()).total_seconds()) + 1.0
+        while record.status not in FINAL_STATUSES and time.monotonic() < give_up:
+            time.sleep(REPLAY_POLL)
+            record = self._store.get_call(record.call_id) or record
+        log.info("call %s: replayed (%s)", record.call_id, record.status)
+        return _outcome(record, replayed=True)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _validate_input(view: FunctionView, payload: dict[str, Any] | BaseModel) -> BaseModel:
+    model_class = view.spec.input_model
+    if isinstance(payload, model_class):
+        return payload
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump()
+    if not isinstance(payload, dict):
+        raise InvalidInputError(view.spec.name, [("(input)", "expected a JSON object")])
+    try:
+        return model_class.model_validate(payload)
+    except ValidationError as error:
+        raise InvalidInputError(view.spec.name, describe_validation_error(error)) from None
+
+
+def _outcome(record: CallRecord, replayed: bool) -> CallOutcome:
+    blocks = blocks_from_json(record.result_json) if record.result_json else []
+    return CallOutcome(
+        record.call_id, record.function, record.user, record.status, record.charged, blocks,
+        record.error, record.latency_ms, replayed,
+    )

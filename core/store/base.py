@@ -1,0 +1,233 @@
+"""The store contract: what the host needs from a database, whatever the engine.
+
+DuckDB implements it for the embedded default; PostgreSQL will implement the same
+contract for several replicas. Both must keep the ledger invariants:
+
+- the ledger is append-only, and every balance change is written with its ledger row in
+  one transaction, so ``balance == SUM(ledger.amount)`` for every account;
+- a balance never goes negative (checked in the statement and by a CHECK constraint);
+- a hold is settled once: captured (amount 0, the tokens stay spent) or released
+  (the held amount comes back), never both.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+Role = Literal["user", "admin"]
+LedgerKind = Literal["grant", "hold", "capture", "release", "adjustment"]
+CallStatus = Literal["running", "succeeded", "failed", "timeout", "invalid_result", "abandoned"]
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"succeeded", "failed", "timeout", "invalid_result", "abandoned"}
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: what the TIMESTAMP columns hold."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    created_at: datetime
+    balance: int
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    at: datetime
+    user: str
+    kind: LedgerKind
+    amount: int
+    call_id: str | None
+    actor: str
+    reason: str
+    balance_after: int
+
+
+@dataclass(frozen=True)
+class NewCall:
+    call_id: str
+    user: str
+    function: str
+    plugin: str
+    plugin_version: str
+    cost: int
+    input_hash: str
+    input_json: str
+    deadline_at: datetime
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    user: str
+    function: str
+    plugin: str
+    plugin_version: str
+    cost: int
+    status: CallStatus
+    input_hash: str
+    input_json: str
+    result_json: str | None
+    error: str | None
+    started_at: datetime
+    deadline_at: datetime
+    finished_at: datetime | None
+    latency_ms: float | None
+
+    @property
+    def charged(self) -> int:
+        """Tokens this call finally cost: its price if it succeeded, else nothing."""
+        return self.cost if self.status == "succeeded" else 0
+
+
+@dataclass(frozen=True)
+class StateChange:
+    id: int
+    at: datetime
+    actor: str
+    target_kind: str
+    target: str
+    field: str
+    before: str | None
+    after: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class FunctionOverrides:
+    enabled: bool | None = None
+    cost: int | None = None
+
+
+@dataclass
+class BooksReport:
+    accounts: int = 0
+    ledger_entries: int = 0
+    open_holds: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Store(abc.ABC):
+    """Persistence for users, tokens, calls and admin state."""
+
+    # -- lifecycle --------------------------------------------------------------------
+    @abc.abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- users ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_user(
+        self, name: str, role: Role, password_hash: str, starting_grant: int, actor: str
+    ) -> User:
+        """Create the user and their account; the starting grant is a ledger entry."""
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def password_hash(self, name: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    def set_role(self, name: str, role: Role, actor: str, reason: str) -> None: ...
+
+    # -- tokens -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def adjust_balance(
+        self, user: str, amount: int, kind: Literal["grant", "adjustment"], actor: str,
+        reason: str,
+    ) -> int:
+        """Add (or, for an adjustment, take back) tokens; returns the new balance.
+
+        Raises InsufficientTokensError rather than let the balance go negative.
+        """
+
+    @abc.abstractmethod
+    def balance(self, user: str) -> int: ...
+
+    @abc.abstractmethod
+    def ledger(self, user: str | None = None, limit: int = 100) -> list[LedgerEntry]:
+        """Newest first."""
+
+    # -- calls ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def begin_call(self, call: NewCall) -> CallRecord | None:
+        """Record the call and hold its cost, atomically.
+
+        Returns None when the call is new. When the call id exists already, nothing is
+        written and the existing record is returned (the idempotent replay). Raises
+        UnknownUserError or InsufficientTokensError, having written nothing.
+        """
+
+    @abc.abstractmethod
+    def finish_call(
+        self, call_id: str, status: CallStatus, latency_ms: float,
+        result_json: str | None = None, error: str | None = None,
+    ) -> bool:
+        """Settle a running call: capture its hold on success, release it otherwise.
+
+        Returns False (and writes nothing) when the call was already settled, e.g. by
+        the sweep, so a hold is never both captured and released.
+        """
+
+    @abc.abstractmethod
+    def get_call(self, call_id: str) -> CallRecord | None: ...
+
+    @abc.abstractmethod
+    def list_calls(self, user: str | None = None, limit: int = 100) -> list[CallRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
+        """Release running calls whose deadline is before the given time (None: all).
+
+        Used at start-up (a crash left them) and by the periodic sweep.
+        """
+
+    # -- admin state ------------------------------------------------------------------
+    @abc.abstractmethod
+    def function_overrides(self) -> dict[str, FunctionOverrides]: ...
+
+    @abc.abstractmethod
+    def plugin_overrides(self) -> dict[str, bool]: ...
+
+    @abc.abstractmethod
+    def set_function_override(
+        self, name: str, field: Literal["enabled", "cost"], value: bool | int,
+        before: bool | int | None, actor: str, reason: str,
+    ) -> None:
+        """Store an admin's change, log it, and raise the state version."""
+
+    @abc.abstractmethod
+    def set_plugin_enabled(
+        self, name: str, enabled: bool, before: bool, actor: str, reason: str
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def state_changes(self, limit: int = 100) -> list[StateChange]:
+        """The audit log, newest first."""
+
+    @abc.abstractmethod
+    def state_version(self) -> int:
+        """A number that rises on every toggle, cost change, role change or grant."""
+
+    # -- checks -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def verify_books(self) -> BooksReport: ...

@@ -1,0 +1,78 @@
+"""The store's schema as numbered migrations; a store applies the ones it has not seen.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "users, accounts, ledger, calls, plugin and function state, change log, state version",
+        [
+            """CREATE TABLE users (
+                name VARCHAR PRIMARY KEY,
+                role VARCHAR NOT NULL CHECK (role IN ('user', 'admin')),
+                password_hash VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL
+            )""",
+            # The cached balance: only ever changed together with a ledger row.
+            """CREATE TABLE accounts (
+                user_name VARCHAR PRIMARY KEY,
+                balance BIGINT NOT NULL CHECK (balance >= 0)
+            )""",
+            "CREATE SEQUENCE ledger_ids",
+            """CREATE TABLE ledger (
+                id BIGINT PRIMARY KEY DEFAULT nextval('ledger_ids'),
+                occurred_at TIMESTAMP NOT NULL,
+                user_name VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL
+                    CHECK (kind IN ('grant', 'hold', 'capture', 'release', 'adjustment')),
+                amount BIGINT NOT NULL,
+                call_id VARCHAR,
+                actor VARCHAR NOT NULL,
+                reason VARCHAR NOT NULL,
+                balance_after BIGINT NOT NULL
+            )""",
+            """CREATE TABLE calls (
+                call_id VARCHAR PRIMARY KEY,
+                user_name VARCHAR NOT NULL,
+                function VARCHAR NOT NULL,
+                plugin VARCHAR NOT NULL,
+                plugin_version VARCHAR NOT NULL,
+                cost BIGINT NOT NULL,
+                status VARCHAR NOT NULL,
+                input_hash VARCHAR NOT NULL,
+                input_json VARCHAR NOT NULL,
+                result_json VARCHAR,
+                error VARCHAR,
+                started_at TIMESTAMP NOT NULL,
+                deadline_at TIMESTAMP NOT NULL,
+                finished_at TIMESTAMP,
+                latency_ms DOUBLE
+            )""",
+            """CREATE TABLE function_state (
+                name VARCHAR PRIMARY KEY,
+                enabled BOOLEAN,
+                cost BIGINT CHECK (cost >= 0)
+            )""",
+            "CREATE TABLE plugin_state (name VARCHAR PRIMARY KEY, enabled BOOLEAN NOT NULL)",
+            "CREATE SEQUENCE change_ids",
+            """CREATE TABLE state_changes (
+                id BIGINT PRIMARY KEY DEFAULT nextval('change_ids'),
+                occurred_at TIMESTAMP NOT NULL,
+                actor VARCHAR NOT NULL,
+                target_kind VARCHAR NOT NULL,
+                target VARCHAR NOT NULL,
+                field VARCHAR NOT NULL,
+                before VARCHAR,
+                after VARCHAR,
+                reason VARCHAR NOT NULL
+            )""",
+            "CREATE TABLE state_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO state_version VALUES (1, 0)",
+        ],
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]

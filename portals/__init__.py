@@ -1,0 +1,1 @@
+"""The Streamlit user and admin portals (see issue: portals). Rendering is generic."""
