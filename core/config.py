@@ -17,6 +17,7 @@ from .errors import ConfigError
 REGISTRY_ENV = "TOKENWORKS_REGISTRY"
 STORE_ENV = "TOKENWORKS_STORE"
 REGISTRY_FILE = "registry.toml"
+MEMORY = ":memory:"
 
 
 class _Section(BaseModel):
@@ -63,8 +64,11 @@ class RegistryConfig(_Section):
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    def store_path(self) -> Path:
-        return _resolve(self.base_dir, self.store.path)
+    def store_path(self) -> str:
+        """The DuckDB file, or ":memory:" for a throwaway store."""
+        if self.store.path == MEMORY:
+            return MEMORY
+        return str(_resolve(self.base_dir, self.store.path))
 
     def plugins_folder(self) -> Path | None:
         folder = self.plugins.folder
@@ -119,6 +123,7 @@ def load_registry(
     config = parse_registry(text, base_dir=path.resolve().parent, source=str(path))
     override = store_override or os.environ.get(STORE_ENV)
     if override:
-        store = StoreSettings(path=str(Path(override).expanduser().resolve()))
+        path = override if override == MEMORY else str(Path(override).expanduser().resolve())
+        store = StoreSettings(path=path)
         config = config.model_copy(update={"store": store})
     return config

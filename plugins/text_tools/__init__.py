@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from pydantic import BaseModel, Field
+
 from tokenworks import blocks, hookimpl
 
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*", re.UNICODE)

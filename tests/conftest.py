@@ -1,0 +1,62 @@
+"""Shared fixtures: a registry file, a host over real test plugins, a real DuckDB store."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tokenworks.config import load_registry
+from tokenworks.host import Host
+
+TEST_PLUGINS = Path(__file__).parent / "plugins"
+
+
+def write_registry(directory: Path, body: str = "") -> Path:
+    """Write a registry.toml; `body` is extra TOML appended to a minimal default."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "registry.toml"
+    path.write_text(body if "[store]" in body else '[store]\npath = "store.duckdb"\n' + body)
+    return path
+
+
+def plugin_folder(directory: Path, *names: str) -> Path:
+    """A local plugins folder holding copies of the named files from tests/plugins/."""
+    folder = directory / "local_plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = TEST_PLUGINS / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name)
+        else:
+            shutil.copy(source, folder / source.name)
+    return folder
+
+
+@pytest.fixture
+def make_host(tmp_path: Path) -> Iterator[Callable[..., Host]]:
+    """Build a Host over test plugins (file names in tests/plugins/) and a fresh store.
+
+    Extra keyword `registry` is TOML appended to the registry file; `store` may be
+    ":memory:"; `builtin` lists built-in plugins (default: none).
+    """
+    hosts: list[Host] = []
+
+    def build(*plugins: str, registry: str = "", store: str | None = None,
+              builtin: tuple[str, ...] = (), **options) -> Host:
+        plugin_folder(tmp_path, *plugins)
+        listed = ", ".join(f'"{name}"' for name in builtin)
+        path = write_registry(
+            tmp_path,
+            f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{listed}]\n'
+            f'folder = "local_plugins"\nentry_points = false\n{registry}',
+        )
+        host = Host(load_registry(path, store), **options)
+        hosts.append(host)
+        return host
+
+    yield build
+    for host in hosts:
+        host.close()
