@@ -1,0 +1,1 @@
+"""Job-title functions on O*NET and BLS data."""
