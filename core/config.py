@@ -120,6 +120,8 @@ def load_registry(
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8; say so instead of a traceback
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     config = parse_registry(text, base_dir=path.resolve().parent, source=str(path))
     override = store_override or os.environ.get(STORE_ENV)
     if override:

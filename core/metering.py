@@ -18,7 +18,6 @@ import logging
 import re
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +36,7 @@ from .errors import (
 )
 from .store import CallRecord, NewCall, Store, utcnow
 from .store.base import FINAL_STATUSES, CallStatus
+from .workers import WorkerPool
 
 log = logging.getLogger("tokenworks.calls")
 CALL_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -77,7 +77,7 @@ class Invoker:
     def __init__(self, store: Store, catalog: Catalog, workers: int) -> None:
         self._store = store
         self._catalog = catalog
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenworks-call")
+        self._pool = WorkerPool(workers)
 
     def call(
         self, function: str, user: str, payload: dict[str, Any] | BaseModel,
@@ -86,8 +86,6 @@ class Invoker:
         view = self._catalog.view(function)
         spec = view.spec
         model = _validate_input(view, payload)
-        if not view.enabled:
-            raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
         if call_id is None:
             call_id = uuid.uuid4().hex
         elif not CALL_ID.match(call_id):
@@ -95,6 +93,13 @@ class Invoker:
         input_json = json.dumps(model.model_dump(mode="json"), sort_keys=True,
                                 separators=(",", ":"))
         input_hash = hashlib.sha256(f"{function}\n{input_json}".encode()).hexdigest()
+        if not view.enabled:
+            # The switch stops new calls; a retry of one made before it returns that
+            # call's outcome (it may have been charged), as any other retry does.
+            earlier = self._store.get_call(call_id)
+            if earlier is None:
+                raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
+            return self._replay(earlier, user, function, input_hash)
         existing = self._store.begin_call(NewCall(
             call_id=call_id, user=user, function=function, plugin=spec.plugin,
             plugin_version=spec.plugin_version, cost=view.cost, input_hash=input_hash,
@@ -104,9 +109,8 @@ class Invoker:
             return self._replay(existing, user, function, input_hash)
 
         started = time.perf_counter()
-        status, blocks, error = self._run(view, model, call_id)
+        status, blocks, result_json, error = self._run(view, model, call_id)
         latency_ms = (time.perf_counter() - started) * 1000
-        result_json = blocks_to_json(blocks) if status == "succeeded" else None
         if not self._store.finish_call(call_id, status, latency_ms, result_json, error):
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
@@ -124,35 +128,38 @@ class Invoker:
 
     def _run(
         self, view: FunctionView, model: BaseModel, call_id: str
-    ) -> tuple[CallStatus, list[Block], str | None]:
+    ) -> tuple[CallStatus, list[Block], str | None, str | None]:
+        """Run the function; returns (status, blocks, result JSON, error)."""
         spec = view.spec
         future = self._pool.submit(view.function.run, model)
         try:
             raw = future.result(timeout=spec.timeout)
         except FutureTimeout:
-            # A thread cannot be killed: a running function finishes in the background
-            # and its result is dropped; one still queued never starts.
-            future.cancel()
-            return "timeout", [], f"{spec.name} timed out after {spec.timeout:g} s"
-        except (Exception, SystemExit) as error:
+            # The function's result, if it ever comes, is dropped.
+            self._pool.abandon(future)
+            return "timeout", [], None, f"{spec.name} timed out after {spec.timeout:g} s"
+        except BaseException as error:
+            if not (future.done() and future.exception() is error):
+                raise  # raised in this thread (e.g. Ctrl-C while waiting), not by the plugin
             log.debug("call %s: %s raised", call_id, spec.name, exc_info=error)
-            return "failed", [], f"{spec.name} failed: {type(error).__name__}: {error}"
+            return "failed", [], None, f"{spec.name} failed: {type(error).__name__}: {error}"
         try:
             blocks = coerce_blocks(raw)
             undeclared = sorted({block.kind for block in blocks} - set(spec.returns))
             if undeclared:
                 raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec "
                                  f"does not declare (declared: {', '.join(spec.returns)})")
-            blocks_to_json(blocks)
+            result_json = blocks_to_json(blocks)
         except (ValidationError, TypeError, ValueError) as error:
-            return "invalid_result", [], f"{spec.name} returned an invalid result: {error}"
-        return "succeeded", blocks, None
+            return "invalid_result", [], None, f"{spec.name} returned an invalid result: {error}"
+        return "succeeded", blocks, result_json, None
 
     def _replay(self, record: CallRecord, user: str, function: str, input_hash: str):
         if (record.user, record.function, record.input_hash) != (user, function, input_hash):
+            # Say nothing about the earlier call: it may be another user's.
             raise IdempotencyConflictError(
-                f"call id {record.call_id} was already used for a different call "
-                f"({record.function} for {record.user}); use a new call id"
+                f"call id {record.call_id} was already used for a different call; "
+                "use a new call id"
             )
         give_up = time.monotonic() + max(
             0.0, (record.deadline_at - utcnow()).total_seconds()) + 1.0
@@ -163,7 +170,7 @@ class Invoker:
         return _outcome(record, replayed=True)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
 
 def _validate_input(view: FunctionView, payload: dict[str, Any] | BaseModel) -> BaseModel:

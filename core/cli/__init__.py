@@ -59,6 +59,14 @@ class TokenworksGroup(click.Group):
             return super().invoke(ctx)
         except TokenworksError as error:
             raise click.ClickException(str(error)) from error
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            # A bug or an environment problem: still one line, the traceback on request.
+            logging.getLogger("tokenworks.cli").debug("unexpected error", exc_info=error)
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} (run with -vv for the traceback)"
+            ) from error
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
@@ -69,7 +77,10 @@ class TokenworksGroup(click.Group):
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         session = ctx.find_object(Session)
         if session is None:
-            return {}
+            # click resolves the command name (and handles --help) before the group's
+            # callback creates the session, so start it here from the parsed options;
+            # the callback then reuses it.
+            session = ctx.obj = Session(ctx.params.get("registry"), ctx.params.get("store"))
         try:
             discovery = session.discovery()
         except TokenworksError:
@@ -81,9 +92,10 @@ class TokenworksGroup(click.Group):
 
 
 @click.group(cls=TokenworksGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--registry", envvar="TOKENWORKS_REGISTRY", metavar="PATH",
+# Eager, so `--registry X --help` lists the commands of X's plugins too.
+@click.option("--registry", envvar="TOKENWORKS_REGISTRY", metavar="PATH", is_eager=True,
               help="registry.toml to use (default: ./registry.toml).")
-@click.option("--store", envvar="TOKENWORKS_STORE", metavar="PATH",
+@click.option("--store", envvar="TOKENWORKS_STORE", metavar="PATH", is_eager=True,
               help="Store file, overriding the one registry.toml names.")
 @click.option("-v", "--verbose", count=True, help="Log calls (-v) or everything (-vv).")
 @click.version_option(__version__, prog_name="tokenworks")
@@ -92,7 +104,7 @@ def cli(ctx: click.Context, registry: str | None, store: str | None, verbose: in
     """tokenworks: a registry of analytical functions with a meter."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    session = Session(registry, store)
+    session = ctx.obj if isinstance(ctx.obj, Session) else Session(registry, store)
     ctx.obj = session
     ctx.call_on_close(session.close)
 

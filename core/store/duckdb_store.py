@@ -22,7 +22,12 @@ from typing import Any, Literal, TypeVar
 
 import duckdb
 
-from ..errors import InsufficientTokensError, StoreLockedError, UnknownUserError
+from ..errors import (
+    InsufficientTokensError,
+    StoreLockedError,
+    TokenworksError,
+    UnknownUserError,
+)
 from .base import (
     BooksReport,
     CallRecord,
@@ -176,7 +181,7 @@ class DuckDBStore(Store):
     ) -> User:
         def work(cursor: duckdb.DuckDBPyConnection) -> User:
             if cursor.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
-                raise ValueError(f"user {name!r} exists already")
+                raise TokenworksError(f"user {name!r} exists already")
             created = utcnow()
             cursor.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
                            [name, role, password_hash, created])
