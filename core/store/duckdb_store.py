@@ -62,7 +62,11 @@ class DuckDBStore(Store):
         except duckdb.IOException as error:
             raise _explain_lock(self.path, error) from None
         self._write_lock = threading.Lock()
+        self._version_bumped = False
         self._migrate()
+        # One process owns a DuckDB file, so every change passes through _write and the
+        # state version can be served from memory: portals and calls read it constantly.
+        self._version = self._read_version()
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -82,12 +86,12 @@ class DuckDBStore(Store):
         """
         with self._write_lock:
             for attempt in range(RETRIES):
+                self._version_bumped = False
                 with self._cursor() as cursor:
                     cursor.begin()
                     try:
                         result = work(cursor)
                         cursor.commit()
-                        return result
                     except (duckdb.TransactionException, duckdb.ConstraintException) as error:
                         cursor.rollback()
                         if attempt == RETRIES - 1 or not _retryable(error):
@@ -95,6 +99,10 @@ class DuckDBStore(Store):
                     except BaseException:
                         cursor.rollback()
                         raise
+                    else:
+                        if self._version_bumped:
+                            self._version = self._read_version()
+                        return result
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -163,6 +171,7 @@ class DuckDBStore(Store):
 
     def _bump_version(self, cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute("UPDATE state_version SET version = version + 1 WHERE id = 1")
+        self._version_bumped = True  # _write holds the lock; it refreshes after commit
 
     def _log_change(
         self, cursor: duckdb.DuckDBPyConnection, actor: str, target_kind: str, target: str,
@@ -255,12 +264,18 @@ class DuckDBStore(Store):
     # -- calls ------------------------------------------------------------------------
 
     def begin_call(self, call: NewCall) -> CallRecord | None:
-        def work(cursor: duckdb.DuckDBPyConnection) -> CallRecord | None:
-            existing = cursor.execute(
-                f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?", [call.call_id]
-            ).fetchone()
-            if existing:
-                return CallRecord(*existing)
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            # Insert first: under the write lock a duplicate key can only mean the call id
+            # exists, and the common path saves a look-up.
+            try:
+                cursor.execute(
+                    f"INSERT INTO calls ({CALL_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, NULL, ?, ?, NULL, NULL)",
+                    [call.call_id, call.user, call.function, call.plugin, call.plugin_version,
+                     call.cost, call.input_hash, call.input_json, utcnow(), call.deadline_at],
+                )
+            except duckdb.ConstraintException as error:
+                raise _CallExists from error
             if call.cost > 0:
                 balance = self._change_balance(cursor, call.user, -call.cost)
                 if balance is None:
@@ -270,15 +285,12 @@ class DuckDBStore(Store):
             elif not cursor.execute("SELECT 1 FROM accounts WHERE user_name = ?",
                                     [call.user]).fetchone():
                 raise UnknownUserError(f"no such user: {call.user}")
-            cursor.execute(
-                f"INSERT INTO calls ({CALL_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, NULL, ?, ?, NULL, NULL)",
-                [call.call_id, call.user, call.function, call.plugin, call.plugin_version,
-                 call.cost, call.input_hash, call.input_json, utcnow(), call.deadline_at],
-            )
-            return None
 
-        return self._write(work)
+        try:
+            self._write(work)
+        except _CallExists:
+            return self.get_call(call.call_id)
+        return None
 
     def finish_call(
         self, call_id: str, status: CallStatus, latency_ms: float,
@@ -305,10 +317,12 @@ class DuckDBStore(Store):
         user, cost, function = row
         if cost > 0:
             if status == "succeeded":
-                balance = cursor.execute("SELECT balance FROM accounts WHERE user_name = ?",
-                                         [user]).fetchone()[0]
-                self._append_ledger(cursor, user, "capture", 0, call_id, actor,
-                                    f"{function} succeeded", balance)
+                cursor.execute(
+                    "INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, "
+                    "reason, balance_after) SELECT ?, ?, 'capture', 0, ?, ?, ?, balance "
+                    "FROM accounts WHERE user_name = ?",
+                    [utcnow(), user, call_id, actor, f"{function} succeeded", user],
+                )
             else:
                 balance = self._change_balance(cursor, user, cost)
                 self._append_ledger(cursor, user, "release", cost, call_id, actor,
@@ -390,6 +404,9 @@ class DuckDBStore(Store):
         return [StateChange(*row) for row in rows]
 
     def state_version(self) -> int:
+        return self._version
+
+    def _read_version(self) -> int:
         return self._read("SELECT version FROM state_version WHERE id = 1")[0][0]
 
     # -- checks -----------------------------------------------------------------------
@@ -465,6 +482,10 @@ def _check_holds(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None
     ).fetchall()
     for (call_id,) in orphans:
         report.problems.append(f"call {call_id}: charged call with no hold in the ledger")
+
+
+class _CallExists(Exception):
+    """Raised inside a transaction to roll it back when a call id is taken."""
 
 
 def _retryable(error: Exception) -> bool:
