@@ -73,9 +73,14 @@ class Discovery:
     functions: dict[str, Function]
     manager: pluggy.PluginManager
     warnings: list[str] = field(default_factory=list)
+    _by_name: dict[str, PluginRecord] = field(default_factory=dict, repr=False)
 
     def plugin(self, name: str) -> PluginRecord | None:
-        return next((p for p in self.plugins if p.name == name), None)
+        return self._by_name.get(name)
+
+    def add(self, record: PluginRecord) -> None:
+        self.plugins.append(record)
+        self._by_name.setdefault(record.name, record)  # the first one keeps the name
 
 
 def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
@@ -96,7 +101,7 @@ def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
             ), strict)
         else:
             _load_one(candidate, record, discovery, strict)
-        discovery.plugins.append(record)
+        discovery.add(record)
     for name in config.functions:
         if name not in discovery.functions:
             discovery.warnings.append(f"registry.toml overrides unknown function {name!r}")
@@ -166,7 +171,9 @@ def _check_hook_names(plugin: Any) -> None:
 
 
 def _hookimpl(manager: pluggy.PluginManager, plugin: Any, hook: str):
-    for impl in getattr(manager.hook, hook).get_hookimpls():
+    # Newest first: a plugin is asked right after it registers, and pluggy appends
+    # plain implementations, so this is usually the first look.
+    for impl in reversed(getattr(manager.hook, hook).get_hookimpls()):
         if impl.plugin is plugin:
             return impl
     return None
