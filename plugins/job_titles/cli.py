@@ -1,0 +1,132 @@
+"""`tokenworks titles normalize FILE|-`: bulk title normalization as JSON lines.
+
+`register_commands(cli)` is called by the plugin's `register_commands` hook implementation.
+Output is streamed: titles are resolved in chunks (in worker processes when `--jobs` > 1,
+forked from the process that built the resolver) and written in input order; a title seen
+before is answered from a cache.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import IO, Any
+
+import click
+
+from .resolver import Resolution, TitleResolver, get_resolver
+
+CHUNK = 256  # titles per unit of work
+CACHE_MAX = 100_000  # distinct titles remembered
+
+_worker_resolver: TitleResolver | None = None  # set before forking workers
+
+
+def resolution_record(title: str, res: Resolution) -> dict[str, Any]:
+    """The JSON-lines record of one title."""
+    return {
+        "title": title,
+        "cleaned": res.cleaned,
+        "seniority": res.seniority,
+        "confident": res.confident,
+        "ambiguous": res.ambiguous,
+        "candidates": [
+            {"code": c.code, "occupation": c.occupation, "soc": c.soc,
+             "confidence": c.confidence, "matched": c.matched}
+            for c in res.candidates
+        ],
+    }
+
+
+def _resolve_chunk(args: tuple[list[str], int]) -> list[str]:
+    titles, top = args
+    resolver = _worker_resolver or get_resolver()
+    return [json.dumps(resolution_record(t, resolver.resolve(t, top_k=top)),
+                       ensure_ascii=False) for t in titles]
+
+
+def _chunks(lines: Iterable[str]) -> Iterator[list[str]]:
+    it = (line.rstrip("\r\n") for line in lines)
+    it = (t for t in it if t.strip())
+    while True:
+        chunk = list(islice(it, CHUNK))
+        if not chunk:
+            return
+        yield chunk
+
+
+def default_jobs() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def normalize_lines(lines: Iterable[str], top: int = 5, resolver: TitleResolver | None = None,
+                    jobs: int = 1) -> Iterator[str]:
+    """One JSON line per non-blank input line, in input order, streamed."""
+    global _worker_resolver
+    resolver = resolver or get_resolver()
+    cache: dict[str, str] = {}
+
+    def todo(chunk: list[str]) -> tuple[list[str], int]:
+        return [t for t in dict.fromkeys(chunk) if t not in cache], top
+
+    def emit(chunk: list[str], done: list[str], records: list[str]) -> Iterator[str]:
+        fresh = dict(zip(done, records, strict=True))
+        for t in chunk:
+            rec = cache.get(t) or fresh[t]
+            if len(cache) < CACHE_MAX:
+                cache[t] = rec
+            yield rec
+
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _worker_resolver = resolver
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(jobs) as pool:
+            pending: list[tuple[list[str], list[str], Any]] = []
+            for chunk in _chunks(lines):
+                work = todo(chunk)
+                pending.append((chunk, work[0], pool.apply_async(_resolve_chunk, (work,))))
+                if len(pending) >= 2 * jobs:
+                    chunk0, done0, res0 = pending.pop(0)
+                    yield from emit(chunk0, done0, res0.get())
+            for chunk0, done0, res0 in pending:
+                yield from emit(chunk0, done0, res0.get())
+        _worker_resolver = None
+        return
+    for chunk in _chunks(lines):
+        work = todo(chunk)
+        _worker_resolver = resolver
+        try:
+            records = _resolve_chunk(work)
+        finally:
+            _worker_resolver = None
+        yield from emit(chunk, work[0], records)
+
+
+def register_commands(cli: click.Group) -> None:
+    """Add the `titles` group (`titles normalize`) to the command line."""
+
+    @cli.group("titles")
+    def titles() -> None:
+        """Job-title tools: normalize titles to O*NET occupations."""
+
+    @titles.command("normalize")
+    @click.argument("file", type=click.File("r", encoding="utf-8", errors="replace"))
+    @click.option("--top", "top", type=click.IntRange(1, 50), default=5, show_default=True,
+                  help="Candidates per title.")
+    @click.option("--jobs", type=click.IntRange(1, 64), default=None,
+                  help="Worker processes (default: the CPU count, at most 4).")
+    def normalize(file: IO[str], top: int, jobs: int | None) -> None:
+        """Read one title per line from FILE (or - for standard input) and write one JSON
+        line per title: {"title", "cleaned", "seniority", "confident", "ambiguous",
+        "candidates": [{"code", "occupation", "soc", "confidence", "matched"}]}."""
+        buf: list[str] = []
+        for rec in normalize_lines(file, top=top, jobs=jobs or default_jobs()):
+            buf.append(rec)
+            if len(buf) >= CHUNK:
+                click.echo("\n".join(buf))
+                buf.clear()
+        if buf:
+            click.echo("\n".join(buf))

@@ -1,0 +1,473 @@
+"""The title resolver: a raw job title -> ranked O*NET occupations with a confidence.
+
+Shared by all the job-title functions and the `titles normalize` command. Steps:
+
+1. clean the title (`clean.clean_title`): noise, abbreviations, seniority, function;
+2. match the cleaned words against every indexed title ("alias": occupation titles,
+   alternate, short and reported titles, BLS direct-match titles, ESCO labels): word TF-IDF
+   with the head noun (the last word, which usually names the occupation) as an extra
+   feature, character 3-gram TF-IDF, and an exact lookup of the cleaned words;
+3. gather evidence per occupation: its best alias, a soft vote of all its matching aliases,
+   the cosine with its profile (all its aliases' words pooled), a naive-Bayes posterior, how
+   many of the query's words its aliases use and how often its aliases end in the query's
+   head noun, the same evidence for its SOC groups, and the words of its description and tasks;
+4. a small ranker (one hidden layer, fitted on held-out lay titles by
+   `bench/title_accuracy.py --fit`, weights in `ranker_weights.py`) turns that evidence into
+   probabilities over the candidates plus "none of these": the confidence;
+5. an optional context (industry, free text) re-ranks with the occupations' descriptions and
+   tasks.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .clean import CleanTitle, clean_title, index_keys
+from .data import JobData, get_data
+from .text_index import (
+    NaiveBayes,
+    Space,
+    char_features,
+    stem,
+    text_tokens,
+    word_features,
+)
+
+SOURCE_WEIGHT = {
+    "occupation": 1.0, "alternate": 1.0, "lay": 1.0, "reported": 1.0, "short": 0.95,
+    "bls_direct_match": 0.95, "esco_preferred": 0.85, "esco_alternative": 0.8,
+}
+SHARED_SOC_WEIGHT = 0.8  # a BLS title attached to every O*NET code of its SOC, not the .00 one
+CONFIDENT = 0.5  # `Resolution.confident`: the best candidate's probability is at least this
+AMBIGUOUS_RATIO = 0.5  # `Resolution.ambiguous`: the second is at least this share of the first
+POOL = 400  # aliases scored exactly per query
+CANDIDATES = 40  # occupations the ranker scores per query
+CONTEXT_WEIGHT = 6.0  # logit added per unit of context-description cosine
+CACHE_MAX = 50_000  # resolutions remembered by cleaned words (without a context)
+
+FEATURES = (
+    "best", "best_word", "best_char", "exact", "vote8", "vote2", "profile", "nb", "nb_log",
+    "desc", "coverage", "head", "head_share", "n_aliases", "main_code", "esco",
+    "alias_ambiguity", "base_rank", "idf_coverage", "head_assoc", "word_assoc", "mod_assoc",
+    "desc_coverage", "soc_vote", "minor_vote", "major_vote", "best_rel", "best_same_head",
+    "src_occupation", "src_short", "src_reported", "src_bls", "src_lay",
+)
+_SOURCE_CODE = {"occupation": 1, "short": 2, "reported": 3, "bls_direct_match": 4}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    code: str
+    occupation: str
+    soc: str
+    confidence: float
+    matched: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    raw: str
+    cleaned: str
+    seniority: str | None
+    function: str | None
+    candidates: tuple[Candidate, ...]
+    ambiguous: bool
+    confident: bool
+    suggestions: tuple[str, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass
+class Evidence:
+    """The candidates of one query: occupation indices, their FEATURES rows, the best
+    matching alias pair of each (-1: none), and the pooled aliases' character similarity
+    (for suggestions)."""
+
+    cand: np.ndarray
+    X: np.ndarray
+    best_pair: np.ndarray
+    pool: np.ndarray
+    pool_char: np.ndarray
+
+
+class _Ranker:
+    """logit = tanh(Z W1 + b1) . w2 + Z . v with Z the standardised features; "none of
+    these" has the constant logit `null`. Falls back to a hand-set linear score when no
+    fitted weights are available."""
+
+    def __init__(self, weights: dict[str, Any] | None):
+        self.fitted = bool(weights) and tuple(weights["features"]) == FEATURES  # type: ignore
+        if self.fitted:
+            assert weights is not None
+            self.mean = np.asarray(weights["mean"])
+            self.scale = np.asarray(weights["scale"])
+            self.W1 = np.asarray(weights["W1"])
+            self.b1 = np.asarray(weights["b1"])
+            self.w2 = np.asarray(weights["w2"])
+            self.v = np.asarray(weights["v"])
+            self.null = float(weights["null"])
+        else:
+            self.null = 0.0
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        if not self.fitted:
+            i = {f: k for k, f in enumerate(FEATURES)}
+            return 4.0 * (X[:, i["best"]] + 0.25 * X[:, i["profile"]] + 0.4 * X[:, i["nb"]]
+                          + 0.3 * X[:, i["coverage"]] - 0.6)
+        Z = (X - self.mean) / self.scale
+        return np.tanh(Z @ self.W1 + self.b1) @ self.w2 + Z @ self.v
+
+
+def _source(row: Any) -> str:
+    """The row's source; an alternate title from job postings or user input is "lay"."""
+    source = getattr(row, "source", "alternate")
+    if source == "alternate" and getattr(row, "alt_sources", None) in ("09", "10", "09,10"):
+        return "lay"
+    return source
+
+
+def _load_weights() -> dict[str, Any] | None:
+    try:
+        from . import ranker_weights
+    except ImportError:
+        return None
+    return dict(ranker_weights.WEIGHTS)
+
+
+class TitleResolver:
+    """Ranks O*NET occupations for a raw job title. Build once; `resolve` is thread-safe.
+
+    `titles` are (title, onet_code) pairs to index (default: every title row of `data`); a
+    `TitleRow` also carries its source, which weighs its evidence.
+    """
+
+    def __init__(self, data: JobData, titles: Iterable[tuple[str, str]] | None = None,
+                 weights: dict[str, Any] | None = None):
+        self.data = data
+        self.gazetteer = data.gazetteer_tags()
+        self.ranker = _Ranker(weights if weights is not None else _load_weights())
+        self._cache: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
+        pairs: Iterable[Any] = data.titles if titles is None else titles
+        rows = ((t[0], t[1], _source(t), bool(getattr(t, "shared_soc", False)))
+                for t in pairs)
+        self._build(rows)
+
+    # -- index -----------------------------------------------------------------------------
+    def _build(self, rows: Iterable[tuple[str, str, str, bool]]) -> None:
+        occ = self.data.occupations
+        self.codes = list(occ)
+        code_index = {c: i for i, c in enumerate(self.codes)}
+        # match key -> occupation index -> (weight, source, published title)
+        aliases: dict[str, dict[int, tuple[float, str, str]]] = {}
+        cache: dict[str, list[str]] = {}
+        for title, code, source, shared in rows:
+            oi = code_index.get(code)
+            if oi is None:
+                continue
+            keys = cache.get(title)
+            if keys is None:
+                keys = cache[title] = index_keys(title)
+            weight = SOURCE_WEIGHT.get(source, 0.8)
+            if shared and not code.endswith(".00"):
+                weight *= SHARED_SOC_WEIGHT
+            for key in keys:
+                entry = aliases.setdefault(key, {})
+                old = entry.get(oi)
+                if old is None or weight > old[0] or (weight == old[0]
+                                                       and len(title) < len(old[2])):
+                    entry[oi] = (weight, source, title)
+        del cache
+        self.keys = list(aliases)
+        self.exact = {k: i for i, k in enumerate(self.keys)}
+        ptr = [0]
+        ao_occ: list[int] = []
+        ao_w: list[float] = []
+        self.alias_source: list[str] = []
+        self.alias_title: list[str] = []
+        for entry in aliases.values():
+            for oi, (w, src, title) in entry.items():
+                ao_occ.append(oi)
+                ao_w.append(w)
+                self.alias_source.append(src)
+                self.alias_title.append(title)
+            ptr.append(len(ao_occ))
+        del aliases
+        self.ao_ptr = np.asarray(ptr, dtype=np.int64)
+        self.ao_occ = np.asarray(ao_occ, dtype=np.int32)
+        self.ao_w = np.asarray(ao_w, dtype=np.float64)
+        self.pair_alias = np.repeat(np.arange(len(self.keys)), np.diff(self.ao_ptr))
+        self.pair_esco = np.array([s.startswith("esco") for s in self.alias_source])
+        self.pair_source = np.array([5 if s == "lay" else _SOURCE_CODE.get(s, 0)
+                                     for s in self.alias_source], dtype=np.int8)
+        heads: dict[str, int] = {}
+        self.alias_head = np.array([heads.setdefault(stem(k.rsplit(" ", 1)[-1]), len(heads))
+                                    for k in self.keys], dtype=np.int32)
+        self.head_ids = heads
+        self.words = Space((word_features(k.split()) for k in self.keys), boost={"^": 1.5})
+        self.chars = Space((char_features(k.split()) for k in self.keys), prune_df=2000)
+        # occupation profiles: the words of all the occupation's aliases, pooled
+        n_occ = len(self.codes)
+        profiles: list[dict[str, float]] = [{} for _ in range(n_occ)]
+        for a, key in enumerate(self.keys):
+            feats = word_features(key.split())
+            for j in range(ptr[a], ptr[a + 1]):
+                prof = profiles[ao_occ[j]]
+                for f, v in feats.items():
+                    prof[f] = prof.get(f, 0.0) + v
+        self.profiles = Space(profiles, boost={"^": 1.5})
+        self.nb = NaiveBayes(profiles)
+        del profiles
+        docs: list[dict[str, float]] = []
+        presence: dict[str, list[int]] = {}
+        for oi, c in enumerate(self.codes):
+            o = occ[c]
+            text = " ".join([o.title, o.description]
+                            + [t.task for t in self.data.tasks.get(c, ())[:15]])
+            feats: dict[str, float] = {}
+            for w in text_tokens(text):
+                feats[w] = feats.get(w, 0.0) + 1.0
+            docs.append(feats)
+            for w in feats:
+                presence.setdefault(w, []).append(oi)
+        self.descriptions = Space(docs)
+        self.desc_presence = {w: np.asarray(v, dtype=np.int32) for w, v in presence.items()}
+        del presence, docs
+        self.occ_title = [occ[c].title for c in self.codes]
+        self.occ_soc = [occ[c].soc for c in self.codes]
+        self.n_aliases = np.bincount(self.ao_occ, minlength=n_occ).astype(float)
+        self.main_code = np.array([c.endswith(".00") for c in self.codes], dtype=float)
+        self.groups = []
+        for attr in ("soc", "minor_code", "major_code"):
+            ix: dict[str, int] = {}
+            self.groups.append(np.array([ix.setdefault(getattr(occ[c], attr), len(ix))
+                                         for c in self.codes]))
+
+    # -- evidence --------------------------------------------------------------------------
+    def evidence(self, tokens: Sequence[str], k: int = CANDIDATES) -> Evidence | None:
+        """The top-k candidate occupations for match tokens, with their features."""
+        if not tokens:
+            return None
+        wf = word_features(tokens)
+        ws = self.words.query(wf)
+        found = self.chars.query_pool(char_features(tokens), POOL, extra=ws)
+        if found is None or not len(found[0]):
+            return None
+        pool, pc = found
+        pw = ws[pool] if ws is not None else np.zeros(len(pool))
+        n_occ = len(self.codes)
+
+        # alias -> occupation pairs of the pool
+        starts = self.ao_ptr[pool]
+        counts = self.ao_ptr[pool + 1] - starts
+        total = int(counts.sum())
+        pair = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        pair = pair + np.arange(total)
+        occ = self.ao_occ[pair]
+        w = self.ao_w[pair]
+        sim = np.repeat(0.6 * pw + 0.4 * pc, counts) * w
+        # the best pair of each occupation: in ascending order, the last assignment wins
+        order = np.argsort(sim, kind="stable")
+        best = np.zeros(n_occ)
+        best[occ[order]] = sim[order]
+        best_pair = np.full(n_occ, -1, dtype=np.int64)
+        best_pair[occ[order]] = pair[order]
+        bw = np.zeros(n_occ)
+        bc = np.zeros(n_occ)
+        np.maximum.at(bw, occ, np.repeat(pw, counts) * w)
+        np.maximum.at(bc, occ, np.repeat(pc, counts) * w)
+        same = np.zeros(n_occ)
+        qhead = self.head_ids.get(stem(tokens[-1]), -1)
+        mask = np.repeat(self.alias_head[pool] == qhead, counts)
+        if mask.any():
+            np.maximum.at(same, occ[mask], sim[mask])
+        vote8 = np.bincount(occ, weights=sim ** 8, minlength=n_occ)
+        vote2 = np.bincount(occ, weights=sim ** 2, minlength=n_occ)
+        exact = np.zeros(n_occ)
+        ex = self.exact.get(" ".join(tokens))
+        if ex is not None:
+            lo, hi = self.ao_ptr[ex], self.ao_ptr[ex + 1]
+            exact[self.ao_occ[lo:hi]] = self.ao_w[lo:hi]
+
+        prof = self.profiles.query(wf)
+        prof = prof if prof is not None else np.zeros(n_occ)
+        nb = self.nb.posterior(wf)
+        nb = nb if nb is not None else np.zeros(n_occ)
+        stems = [stem(t) for t in tokens]
+        desc = self.descriptions.query(dict.fromkeys(stems, 1.0))
+        desc = desc if desc is not None else np.zeros(n_occ)
+
+        # word-level association of the query's words with each occupation's aliases
+        coverage = np.zeros(n_occ)
+        idf_cov = np.zeros(n_occ)
+        word_assoc = np.zeros(n_occ)
+        mod_assoc = np.zeros(n_occ)
+        desc_cov = np.zeros(n_occ)
+        words = [f for f in wf if not f.startswith("^")]
+        fid, idf = self.words.fid, self.words.idf
+        idfs = [float(idf[fid[f]]) if f in fid else 0.0 for f in words]
+        idf_total = sum(idfs) or 1.0
+        head_word = stems[-1]
+        for f, f_idf in zip(words, idfs, strict=True):
+            occs, cnt = self.nb.presence(f)
+            if len(occs):
+                coverage[occs] += 1.0 / len(words)
+                idf_cov[occs] += f_idf / idf_total
+                share = cnt / cnt.sum()
+                word_assoc[occs] += share / len(words)
+                if f != head_word:
+                    np.maximum(mod_assoc[occs], share, out=share)
+                    mod_assoc[occs] = share
+            docs = self.desc_presence.get(f)
+            if docs is not None:
+                desc_cov[docs] += 1.0 / len(words)
+        head = np.zeros(n_occ)
+        head_assoc = np.zeros(n_occ)
+        occs, cnt = self.nb.presence("^" + head_word)
+        if len(occs):
+            head[occs] = cnt
+            head_assoc[occs] = cnt / cnt.sum()
+
+        base = best + 0.15 * np.minimum(vote8, 1.0) + 0.25 * prof + 0.4 * nb + 0.1 * desc
+        cand = np.argsort(-base)[:k]
+        cand = cand[base[cand] > 0]
+        bp = best_pair[cand]
+        has = bp >= 0
+        esco = np.zeros(len(cand))
+        esco[has] = self.pair_esco[bp[has]]
+        src = np.zeros((len(cand), 5))
+        src_code = np.full(len(cand), 0)
+        src_code[has] = self.pair_source[bp[has]]
+        for j in range(5):
+            src[:, j] = src_code == j + 1
+        amb = np.zeros(len(cand))
+        if has.any():
+            a = self.pair_alias[bp[has]]
+            amb[has] = np.log1p(self.ao_ptr[a + 1] - self.ao_ptr[a] - 1)
+        group_votes = [np.log1p(np.bincount(g, vote2)[g[cand]]) for g in self.groups]
+        bc_ = best[cand]
+        X = np.column_stack([
+            bc_, bw[cand], bc[cand], exact[cand], np.minimum(vote8[cand], 1.0),
+            np.log1p(vote2[cand]), prof[cand], nb[cand],
+            np.maximum(np.log(nb[cand] + 1e-12), -25.0) / 25.0, desc[cand], coverage[cand],
+            np.log1p(head[cand]), head[cand] / np.maximum(self.n_aliases[cand], 1.0),
+            np.log1p(self.n_aliases[cand]), self.main_code[cand], esco, amb,
+            1.0 / (1.0 + np.arange(len(cand))), idf_cov[cand], head_assoc[cand],
+            word_assoc[cand], mod_assoc[cand], desc_cov[cand], *group_votes,
+            bc_ / max(float(bc_.max()) if len(bc_) else 0.0, 1e-9), same[cand], src,
+        ])
+        return Evidence(cand, X, bp, pool, pc)
+
+    # -- resolve ---------------------------------------------------------------------------
+    def probabilities(self, ev: Evidence,
+                      context: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """P(candidate) for each candidate, and P(none of them)."""
+        logits = self.ranker.logits(ev.X)
+        if context is not None:
+            logits = logits + CONTEXT_WEIGHT * context[ev.cand]
+        top = max(float(logits.max()) if len(logits) else self.ranker.null, self.ranker.null)
+        e = np.exp(logits - top)
+        e_null = math.exp(self.ranker.null - top)
+        z = float(e.sum()) + e_null
+        return e / z, e_null / z
+
+    def resolve(self, title: str, context: str | None = None, top_k: int = 5) -> Resolution:
+        """Rank occupations for one raw title. Never raises on odd input."""
+        raw = title if isinstance(title, str) else str(title)
+        c = clean_title(raw, self.gazetteer)
+        has_context = bool(context and context.strip())
+        key = (c.tokens, int(top_k))
+        if not has_context:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return Resolution(raw, c.cleaned, c.seniority, c.function, *hit)
+        res = self._resolve(raw, c, context if has_context else None, top_k)
+        if not has_context:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (res.candidates, res.ambiguous, res.confident, res.suggestions)
+        return res
+
+    def clear_cache(self) -> None:
+        """Forget remembered resolutions (for timing, or after changing the index)."""
+        self._cache.clear()
+
+    def _resolve(self, raw: str, c: CleanTitle, context: str | None,
+                 top_k: int) -> Resolution:
+        ev = self.evidence(c.tokens)
+        if ev is None or not len(ev.cand):
+            return Resolution(raw, c.cleaned, c.seniority, c.function, (), False, False,
+                              self._suggest(ev))
+        ctx = None
+        if context:
+            ctx = self.descriptions.query(dict.fromkeys(text_tokens(context[:5000]), 1.0))
+        prob, _ = self.probabilities(ev, ctx)
+        k = max(1, min(int(top_k), len(prob)))
+        order = np.argsort(-prob, kind="stable")[:k]
+        cands = []
+        for i in order.tolist():
+            oi = int(ev.cand[i])
+            pi = int(ev.best_pair[i])
+            matched, source = ((self.alias_title[pi], self.alias_source[pi]) if pi >= 0
+                               else (self.occ_title[oi], "profile"))
+            cands.append(Candidate(self.codes[oi], self.occ_title[oi], self.occ_soc[oi],
+                                   round(float(prob[i]), 3), matched,
+                                   "alternate" if source == "lay" else source))
+        p1 = float(prob[order[0]])
+        p2 = float(prob[order[1]]) if len(order) > 1 else 0.0
+        ambiguous = p2 > 0 and p2 >= AMBIGUOUS_RATIO * p1
+        confident = p1 >= CONFIDENT
+        suggestions = () if confident else self._suggest(ev)
+        return Resolution(raw, c.cleaned, c.seniority, c.function, tuple(cands), ambiguous,
+                          confident, suggestions)
+
+    def _suggest(self, ev: Evidence | None, n: int = 5) -> tuple[str, ...]:
+        """Known titles closest in spelling to the query."""
+        if ev is None:
+            return ()
+        out: list[str] = []
+        for i in np.argsort(-ev.pool_char)[: n * 4].tolist():
+            if ev.pool_char[i] < 0.2:
+                break
+            title = self.alias_title[int(self.ao_ptr[ev.pool[i]])]
+            if title not in out:
+                out.append(title)
+            if len(out) == n:
+                break
+        return tuple(out)
+
+    def resolve_many(self, titles: Iterable[str], top_k: int = 5) -> list[Resolution]:
+        """Resolve many titles; repeated titles are resolved once."""
+        cache: dict[str, Resolution] = {}
+        out = []
+        for t in titles:
+            r = cache.get(t)
+            if r is None:
+                r = cache[t] = self.resolve(t, top_k=top_k)
+            out.append(r)
+        return out
+
+
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _default_resolver() -> TitleResolver:
+    return TitleResolver(get_data())
+
+
+def get_resolver() -> TitleResolver:
+    """The process-wide resolver over all titles of `get_data()`, built on first use (a few
+    seconds); threads that ask at the same time wait for the one build."""
+    with _LOCK:
+        return _default_resolver()

@@ -1,0 +1,250 @@
+"""The job-title resolver, title cleaning and the `titles normalize` command, on real data."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tokenworks.plugins.job_titles.clean import SENIORITY_LEVELS, clean_title, index_keys
+from tokenworks.plugins.job_titles.cli import normalize_lines, register_commands
+from tokenworks.plugins.job_titles.data import JobData, get_data
+from tokenworks.plugins.job_titles.resolver import Resolution, TitleResolver, get_resolver
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "title_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def data() -> JobData:
+    return get_data()
+
+
+@pytest.fixture(scope="module")
+def resolver() -> TitleResolver:
+    return get_resolver()
+
+
+# -- data -------------------------------------------------------------------------------------
+def test_data_loads_every_file(data: JobData) -> None:
+    assert len(data.occupations) == 1016
+    assert data.occupations["15-2051.00"].title == "Data Scientists"
+    assert len(data.titles) > 80_000
+    assert data.by_soc["15-2051"][0].onet_code == "15-2051.00"
+    assert data.wage("15-2051").employment > 0
+    assert data.wage("15-2051", "ca").state == "CA"
+    assert data.wage("15-2051", "ZZ") is None
+    assert data.states["CA"] == "California"
+    assert [t.rank for t in data.tasks["15-2051.00"]] == sorted(
+        t.rank for t in data.tasks["15-2051.00"])
+    assert data.related["15-2051.00"][0].tier == "Primary-Short"
+    assert data.gazetteer["engineering"].tag == "FUN"
+    assert data.meta["oews_release"] == "May 2025"
+    assert get_data() is data
+
+
+# -- cleaning ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "cleaned"), [
+    ("Sr. Software Eng (Remote) - Austin, TX $120k", "senior software engineer"),
+    ("Registered Nurse - ICU - Night Shift", "registered nurse icu"),
+    ("Warehouse Associate (Full-Time) - Chicago, IL 60601", "warehouse associate"),
+    ("Sales Associate Req #12345", "sales associate"),
+    ("Truck Driver CDL-A OTR $25/hr", "truck driver"),
+    ("Project Manager | Denver, CO | $90,000 - $110,000", "project manager"),
+    ("Customer Service Rep - Hybrid", "customer service representative"),
+    ("Software Developer in New York", "software developer"),
+    ("HR Mgr", "human resources manager"),
+    ("VP of Marketing", "vice president of marketing"),
+    ("Asst. Dir, Ops", "assistant director operations"),
+    ("QA Engr II", "quality assurance engineer ii"),
+    ("PA-C", "physician assistant c"),
+])
+def test_cleaning(raw: str, cleaned: str) -> None:
+    assert clean_title(raw).cleaned == cleaned
+
+
+def test_match_tokens_drop_seniority_and_put_the_head_noun_last() -> None:
+    assert clean_title("Senior Accountant III").tokens == ("accountant",)
+    assert clean_title("Director of Nursing").tokens == ("nursing", "director")
+    assert index_keys("CEO (Chief Executive Officer)") == [
+        "chief executive officer"]
+
+
+@pytest.mark.parametrize(("raw", "level"), [
+    ("Marketing Intern", "intern"), ("Summer Internship - Finance", "intern"),
+    ("Junior Developer", "entry"), ("Accountant I", "entry"), ("New Grad RN", "entry"),
+    ("Data Scientist II", "mid"), ("Software Engineer, Level 2", "mid"),
+    ("Sr. Software Engineer", "senior"), ("Analyst III", "senior"),
+    ("Lead Cashier", "lead"), ("Principal Architect", "lead"),
+    ("Nurse Manager", "manager"), ("Shift Supervisor", "manager"),
+    ("Director of Sales", "director"), ("Head of People", "director"),
+    ("SVP, Engineering", "vp"), ("Vice President of Finance", "vp"),
+    ("CEO", "c_level"), ("Chief Financial Officer", "c_level"),
+    ("Owner/Operator", "owner"), ("Co-Founder", "owner"), ("Truck Driver", None),
+])
+def test_seniority(raw: str, level: str | None) -> None:
+    assert clean_title(raw).seniority == level
+    assert level is None or level in SENIORITY_LEVELS
+
+
+def test_function_from_the_gazetteer(data: JobData) -> None:
+    tags = data.gazetteer_tags()
+    assert clean_title("Senior Marketing Manager", tags).function == "marketing"
+    assert clean_title("Truck Driver", tags).function == "truck"
+
+
+# -- resolving --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("title", "code"), [
+    ("Data Scientist", "15-2051.00"),
+    ("RN", "29-1141.00"),
+    ("Sr. Software Engineer", "15-1252.00"),
+    ("Truck Driver", "53-3032.00"),
+    ("Registered Nurse - ICU - Night Shift", "29-1141"),
+    ("Accountant", "13-2011.00"),
+])
+def test_known_titles(resolver: TitleResolver, title: str, code: str) -> None:
+    res = resolver.resolve(title)
+    assert res.best is not None
+    assert res.best.code.startswith(code)
+    assert res.confident
+    assert 0.0 <= res.best.confidence <= 1.0
+    assert [c.confidence for c in res.candidates] == sorted(
+        (c.confidence for c in res.candidates), reverse=True)
+
+
+def test_candidate_fields(resolver: TitleResolver) -> None:
+    res = resolver.resolve("Sr. Software Engineer", top_k=3)
+    assert res.seniority == "senior"
+    assert res.cleaned == "senior software engineer"
+    assert len(res.candidates) == 3
+    best = res.best
+    assert best is not None
+    assert (best.occupation, best.soc) == ("Software Developers", "15-1252")
+    assert best.matched == "Software Engineer"
+    assert best.source in {"occupation", "alternate", "short", "reported", "bls_direct_match",
+                           "esco_preferred", "esco_alternative"}
+
+
+def test_ambiguous_title_is_flagged(resolver: TitleResolver) -> None:
+    res = resolver.resolve("Analyst")
+    assert res.ambiguous
+    assert not res.confident
+    assert len({c.soc for c in res.candidates}) > 1
+
+
+@pytest.mark.parametrize("nonsense", ["asdfgh", "qwxzvbnm", "zzzz zzzz"])
+def test_nonsense_title_is_not_confident_and_gets_suggestions(
+        resolver: TitleResolver, nonsense: str) -> None:
+    res = resolver.resolve(nonsense)
+    assert not res.confident
+    assert res.best is None or res.best.confidence < 0.3
+    if nonsense == "asdfgh":
+        assert res.suggestions
+
+
+@pytest.mark.parametrize("odd", ["", "   ", "!!!", "🚀🚀🚀", "软件工程师", "Инженер-программист",
+                                 "x" * 10_000, "Nurse " * 2_000, "\x00\x01", "(((", "$$$ 100k"])
+def test_odd_input_never_raises(resolver: TitleResolver, odd: str) -> None:
+    res = resolver.resolve(odd)
+    assert isinstance(res, Resolution)
+    assert res.raw == odd
+    assert all(0.0 <= c.confidence <= 1.0 for c in res.candidates)
+    if not odd.strip() or odd in ("!!!", "🚀🚀🚀", "((("):
+        assert res.candidates == ()
+        assert not res.confident
+
+
+def test_long_title_still_resolves(resolver: TitleResolver) -> None:
+    res = resolver.resolve("Registered Nurse " + "very " * 3_000)
+    assert res.best is not None
+    assert res.best.soc == "29-1141"
+
+
+def test_context_reranks_an_ambiguous_title(resolver: TitleResolver) -> None:
+    plain = resolver.resolve("Cashier")
+    casino = resolver.resolve("Cashier", context="casino gambling chips slot machines")
+    assert plain.best is not None and casino.best is not None
+    assert plain.best.code != casino.best.code
+    assert casino.best.code in {"41-2012.00", "43-3041.00"}  # the gambling occupations
+
+
+def test_resolve_many_and_the_cache_agree(resolver: TitleResolver) -> None:
+    titles = ["Data Scientist", "Senior Data Scientist", "Data Scientist"]
+    many = resolver.resolve_many(titles)
+    assert [r.raw for r in many] == titles
+    assert many[0].best == many[1].best == many[2].best
+    assert many[1].seniority == "senior" and many[0].seniority is None
+
+
+def test_custom_title_index(data: JobData) -> None:
+    small = TitleResolver(data, [("Data Wrangler", "15-2051.00"), ("Nurse", "29-1141.00")])
+    assert small.resolve("data wranglers").best.code == "15-2051.00"
+
+
+# -- command line -----------------------------------------------------------------------------
+def _cli() -> click.Group:
+    @click.group()
+    def cli() -> None:
+        pass
+
+    register_commands(cli)
+    return cli
+
+
+def test_cli_normalize_stdin() -> None:
+    result = CliRunner().invoke(_cli(), ["titles", "normalize", "-", "--top", "2"],
+                                input="Data Scientist\n\nRN\nasdfgh\nData Scientist\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["title"] for r in lines] == ["Data Scientist", "RN", "asdfgh", "Data Scientist"]
+    first = lines[0]
+    assert first["candidates"][0]["code"] == "15-2051.00"
+    assert len(first["candidates"]) == 2
+    assert set(first["candidates"][0]) >= {"code", "occupation", "confidence", "matched"}
+    assert lines[1]["candidates"][0]["code"] == "29-1141.00"
+    assert not lines[2]["confident"]
+    assert lines[3] == first
+
+
+def test_cli_normalize_file(tmp_path: Path) -> None:
+    path = tmp_path / "titles.txt"
+    path.write_text("Truck Driver\nSr. Software Engineer - Remote\n", encoding="utf-8")
+    result = CliRunner().invoke(_cli(), ["titles", "normalize", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert lines[0]["candidates"][0]["code"] == "53-3032.00"
+    assert lines[1]["seniority"] == "senior"
+
+
+def test_normalize_lines_in_worker_processes(resolver: TitleResolver) -> None:
+    titles = ["Data Scientist", "RN", "Truck Driver"] * 200
+    one = list(normalize_lines(titles, top=1, resolver=resolver, jobs=1))
+    two = list(normalize_lines(titles, top=1, resolver=resolver, jobs=2))
+    assert one == two
+    assert len(one) == len(titles)
+
+
+# -- the accuracy benchmark -------------------------------------------------------------------
+def test_accuracy_benchmark_on_a_small_sample(data: JobData) -> None:
+    spec = importlib.util.spec_from_file_location("title_accuracy", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["title_accuracy"] = bench
+    spec.loader.exec_module(bench)
+    test, index_rows = bench.split(data, seed=3)
+    held = {t.lower() for t, _ in test}
+    assert not any(r.title.lower() in held for r in index_rows)
+    assert all(len({r.onet_code for r in data.titles if r.title == t}) == 1 for t, _ in test[:20])
+    result = bench.run(seed=3, limit=25, reference=False, speed=False, data=data)
+    r = result["resolver"]
+    assert r["n"] == 25
+    assert 0 <= r["top1_code"] <= r["top1_soc"] <= r["top1_major"] <= 100
+    assert r["top1_soc"] <= r["top5_soc"]
+    assert "machine" in result and "date" in result
+    assert "top-1 6-digit SOC" in bench.table(result)
+    ref = bench.CharTfidfNN(["Data Scientist", "Truck Driver"], ["15-2051.00", "53-3032.00"])
+    assert ref.top("data scientists", k=1) == ["15-2051.00"]
