@@ -23,6 +23,7 @@ run: install
 	@echo "  $(BIN)/tokenworks users add alice            # prints a one-time password"
 	@echo "  $(BIN)/tokenworks tokens grant alice 10 --reason 'first grant'"
 	@echo "  $(BIN)/tokenworks call word_frequencies --user alice --input '{\"text\": \"data data engineer\"}'"
+	@echo "  $(BIN)/tokenworks call analyze_job_title --user alice --input '{\"title\": \"Sr. Data Scientist\"}'"
 	@echo "  $(BIN)/tokenworks tokens history alice && $(BIN)/tokenworks ledger verify"
 
 lint: install
