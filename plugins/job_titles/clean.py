@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .functions.states import STATES
+
 MAX_CHARS = 300  # longer inputs are cut: no job title needs more
 
 # LinkedIn-style seniority levels, lowest first; `mid` stands for numbered levels such as II.
@@ -26,20 +28,8 @@ SENIORITY_LABELS = {
     "vp": "Vice President", "c_level": "C-level", "owner": "Owner / Partner",
 }
 
-US_STATES = {
-    "AL": "alabama", "AK": "alaska", "AZ": "arizona", "AR": "arkansas", "CA": "california",
-    "CO": "colorado", "CT": "connecticut", "DE": "delaware", "FL": "florida", "GA": "georgia",
-    "HI": "hawaii", "ID": "idaho", "IL": "illinois", "IN": "indiana", "IA": "iowa",
-    "KS": "kansas", "KY": "kentucky", "LA": "louisiana", "ME": "maine", "MD": "maryland",
-    "MA": "massachusetts", "MI": "michigan", "MN": "minnesota", "MS": "mississippi",
-    "MO": "missouri", "MT": "montana", "NE": "nebraska", "NV": "nevada", "NH": "new hampshire",
-    "NJ": "new jersey", "NM": "new mexico", "NY": "new york", "NC": "north carolina",
-    "ND": "north dakota", "OH": "ohio", "OK": "oklahoma", "OR": "oregon", "PA": "pennsylvania",
-    "RI": "rhode island", "SC": "south carolina", "SD": "south dakota", "TN": "tennessee",
-    "TX": "texas", "UT": "utah", "VT": "vermont", "VA": "virginia", "WA": "washington",
-    "WV": "west virginia", "WI": "wisconsin", "WY": "wyoming", "DC": "district of columbia",
-    "PR": "puerto rico", "GU": "guam", "VI": "virgin islands",
-}
+# Location noise in titles: the same 54 areas the state field accepts, matched lower-case.
+US_STATES = {code: name.lower() for code, name in STATES.items()}
 _STATE_ABBR = "|".join(US_STATES)
 _STATE_NAMES = "|".join(sorted(US_STATES.values(), key=len, reverse=True))
 
