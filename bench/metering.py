@@ -185,6 +185,14 @@ def floor(path: Path, threads: int, per_thread: int) -> dict[str, float]:
     return {"one": one, "many": many, "conflicts": conflicts}
 
 
+def write_stats(host: Host, since: Any = None) -> Any:
+    """The store's group-commit counters; with `since`, write requests per transaction."""
+    stats = getattr(host.store, "write_stats", None)  # None: a store without group commit
+    if since is None or stats is None:
+        return stats
+    return (stats.requests - since.requests) / max(1, stats.transactions - since.transactions)
+
+
 def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tokenworks-bench-") as tmp:
         root = Path(tmp)
@@ -197,7 +205,9 @@ def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
                 host.add_user(user, password="bench-password", actor="bench")
             call_latencies(host, users[0], WARMUP)
             latencies = call_latencies(host, users[0], calls)
+            before_writes = write_stats(host)
             elapsed = run_threads(threads, lambda i: call_latencies(host, users[i], per_thread))
+            writes = write_stats(host, since=before_writes)
             stages = breakdown(host, users[0], min(calls, BREAKDOWN_CALLS))
             books = host.verify_books()
         after = floor(root / "floor.duckdb", threads, per_thread)
@@ -218,6 +228,7 @@ def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
         "best_raw_updates_per_s": best_raw,
         "metered_share_of_raw": metered_rate / best_raw,
         "breakdown_ms": stages,
+        "writes_per_transaction": writes,
         "books_ok": books.ok,
         "books_problems": books.problems,
         "ledger_entries": books.ledger_entries,
@@ -251,6 +262,8 @@ def report(r: dict[str, Any]) -> str:
         f"{'raw single-row updates/s, 1 thread':<46} {raw('one')}",
         f"{f'raw single-row updates/s, {t} threads':<46} {raw('many')}  "
         f"({r['raw_before']['conflicts'] + r['raw_after']['conflicts']} conflicts retried)",
+        f"{f'store writes per transaction, {t} threads':<46} "
+        f"{r['writes_per_transaction'] or float('nan'):>12.1f}  (group commit)",
         f"{'verify_books().ok':<46} {r['books_ok']!s:>12}  "
         f"({r['ledger_entries']} ledger entries, {r['open_holds']} open holds)",
         f"{'load average (1 min) after the run':<46} {r['load_average_after'][0]:>12.2f}",

@@ -100,18 +100,19 @@ class Invoker:
             if earlier is None:
                 raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
             return self._replay(earlier, user, function, input_hash)
-        existing = self._store.begin_call(NewCall(
+        new_call = NewCall(
             call_id=call_id, user=user, function=function, plugin=spec.plugin,
             plugin_version=spec.plugin_version, cost=view.cost, input_hash=input_hash,
             input_json=input_json, deadline_at=utcnow() + timedelta(seconds=spec.timeout),
-        ))
+        )
+        existing = self._store.begin_call(new_call)
         if existing is not None:
             return self._replay(existing, user, function, input_hash)
 
         started = time.perf_counter()
         status, blocks, result_json, error = self._run(view, model, call_id)
         latency_ms = (time.perf_counter() - started) * 1000
-        if not self._store.finish_call(call_id, status, latency_ms, result_json, error):
+        if not self._store.finish_call(new_call, status, latency_ms, result_json, error):
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
             log.warning("call %s: settled by the sweep before it finished", call_id)

@@ -122,20 +122,21 @@ def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host):
             roll = rng.random()
             if roll < 0.5:
                 call_id, cost = f"c{thread}-{i}", rng.randint(1, 5)
+                call = NewCall(
+                    call_id=call_id, user="ann", function="probe_maybe",
+                    plugin="meter_probe", plugin_version="local", cost=cost,
+                    input_hash=call_id, input_json="{}",
+                    deadline_at=utcnow() + timedelta(seconds=30))
                 try:
-                    store.begin_call(NewCall(
-                        call_id=call_id, user="ann", function="probe_maybe",
-                        plugin="meter_probe", plugin_version="local", cost=cost,
-                        input_hash=call_id, input_json="{}",
-                        deadline_at=utcnow() + timedelta(seconds=30)))
+                    store.begin_call(call)
                 except InsufficientTokensError:
                     done["refused"] += 1
                     continue
                 if roll < 0.3:  # a debit that sticks
-                    assert store.finish_call(call_id, "succeeded", 1.0, "[]")
+                    assert store.finish_call(call, "succeeded", 1.0, "[]")
                     done["spent"] += cost
                 else:  # a failed call: its hold comes back
-                    assert store.finish_call(call_id, "failed", 1.0, error="boom")
+                    assert store.finish_call(call, "failed", 1.0, error="boom")
             elif roll < 0.75:
                 amount = rng.randint(1, 10)
                 store.adjust_balance("ann", amount, "grant", "admin", "race grant")

@@ -232,8 +232,9 @@ def test_state_version_rises_on_every_kind_of_admin_change(store):
 def test_reads_and_calls_do_not_move_the_state_version(store):
     store.create_user("ann", "user", "x", 5, actor="t")
     version = store.state_version()
-    store.begin_call(new_call("c1"))
-    store.finish_call("c1", "succeeded", 1.0, "[]")
+    call = new_call("c1")
+    store.begin_call(call)
+    store.finish_call(call, "succeeded", 1.0, "[]")
     store.verify_books()
     store.list_calls()
     # Catalog views are rebuilt when the version moves; calls must not force that.
@@ -281,13 +282,14 @@ def test_set_role_of_unknown_user_is_refused(store):
 def test_begin_call_holds_and_finish_call_captures_once(store):
     store.create_user("ann", "user", "x", 10, actor="t")
 
-    assert store.begin_call(new_call("c1", cost=3)) is None
+    call = new_call("c1", cost=3)
+    assert store.begin_call(call) is None
     assert store.balance("ann") == 7
     report = store.verify_books()
     assert report.ok and report.open_holds == 1
 
-    assert store.finish_call("c1", "succeeded", 12.5, '[{"kind":"markdown","text":"hi"}]')
-    assert not store.finish_call("c1", "failed", 1.0, error="late")  # already settled
+    assert store.finish_call(call, "succeeded", 12.5, '[{"kind":"markdown","text":"hi"}]')
+    assert not store.finish_call(call, "failed", 1.0, error="late")  # already settled
 
     assert store.balance("ann") == 7
     kinds = [(e.kind, e.amount) for e in ledger_rows(store, "ann")]
@@ -359,8 +361,9 @@ def test_verify_books_detects_a_balance_changed_without_a_ledger_row(store):
 
 def test_verify_books_detects_a_hold_both_captured_and_released(store):
     store.create_user("ann", "user", "x", 10, actor="t")
-    store.begin_call(new_call("c1", cost=3))
-    store.finish_call("c1", "succeeded", 1.0, "[]")
+    call = new_call("c1", cost=3)
+    store.begin_call(call)
+    store.finish_call(call, "succeeded", 1.0, "[]")
 
     # A release row that also restores the balance: the sums still agree, so only the
     # hold check can catch the double settlement.

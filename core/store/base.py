@@ -178,13 +178,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def finish_call(
-        self, call_id: str, status: CallStatus, latency_ms: float,
+        self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None,
     ) -> bool:
         """Settle a running call: capture its hold on success, release it otherwise.
 
-        Returns False (and writes nothing) when the call was already settled, e.g. by
-        the sweep, so a hold is never both captured and released.
+        ``call`` is what was passed to begin_call: the caller knows the user, cost and
+        function of the call it settles, so the store need not read them back. Returns
+        False (and writes nothing) when the call was already settled, e.g. by the sweep,
+        so a hold is never both captured and released; also when no running call has that
+        id, user and cost.
         """
 
     @abc.abstractmethod

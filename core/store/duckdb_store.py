@@ -5,16 +5,19 @@ DuckDB facts measured on these machines (see DESIGN.md) shape this module:
   fails at once with "connection is busy" under threads);
 - write conflicts raise and must be rolled back and retried;
 - on tables with a primary key, racing UPDATEs can lose a change without an error, so
-  every write goes through one process-wide lock and every balance change is written in
-  one form (``_change_balance``).
+  every write goes through one process-wide writer, one transaction at a time, and every
+  balance change is written in one form (``ledger_writes.change_balances``).
+
+The writer commits the writes that threads queue up meanwhile as one transaction
+(group_commit.py); holds and settlements, the writes of every metered call, are gathered
+from such a batch and written with multi-row statements (ledger_writes.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +25,7 @@ from typing import Any, Literal, TypeVar
 
 import duckdb
 
-from ..errors import (
-    InsufficientTokensError,
-    StoreLockedError,
-    TokenworksError,
-    UnknownUserError,
-)
+from ..errors import StoreLockedError, TokenworksError, UnknownUserError
 from .base import (
     BooksReport,
     CallRecord,
@@ -41,14 +39,19 @@ from .base import (
     User,
     utcnow,
 )
+from .group_commit import GroupCommitWriter, WriteStats
+from .ledger_writes import (
+    CALL_COLUMNS,
+    CallExists,
+    Hold,
+    LedgerRow,
+    Settle,
+    append_ledger,
+    write_calls,
+)
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
-RETRIES = 8
-CALL_COLUMNS = (
-    "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
-    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms"
-)
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
@@ -61,7 +64,7 @@ class DuckDBStore(Store):
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as error:
             raise _explain_lock(self.path, error) from None
-        self._write_lock = threading.Lock()
+        self._writer = GroupCommitWriter(self._conn, self._apply, self._refresh_version)
         self._version_bumped = False
         self._migrate()
         # One process owns a DuckDB file, so every change passes through _write and the
@@ -79,32 +82,37 @@ class DuckDBStore(Store):
             cursor.close()
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run ``work`` in one transaction behind the process-wide write lock.
+        """Run ``work`` in a committed transaction through the process-wide writer.
 
-        Conflicts are rolled back and retried with backoff; errors raised by ``work``
-        itself (refusals) roll back and propagate.
+        The transaction may carry other threads' writes too; if anything in it fails,
+        ``work`` is rerun alone. Conflicts are rolled back and retried with backoff; errors
+        raised by ``work`` itself (refusals) roll back and propagate.
         """
-        with self._write_lock:
-            for attempt in range(RETRIES):
-                self._version_bumped = False
-                with self._cursor() as cursor:
-                    cursor.begin()
-                    try:
-                        result = work(cursor)
-                        cursor.commit()
-                    except (duckdb.TransactionException, duckdb.ConstraintException) as error:
-                        cursor.rollback()
-                        if attempt == RETRIES - 1 or not _retryable(error):
-                            raise
-                    except BaseException:
-                        cursor.rollback()
-                        raise
-                    else:
-                        if self._version_bumped:
-                            self._version = self._read_version()
-                        return result
-                time.sleep(0.001 * 2**attempt)
-        raise AssertionError("unreachable")
+        return self._writer.write(work)
+
+    def _apply(self, cursor: duckdb.DuckDBPyConnection, ops: Sequence[Any]) -> list[Any]:
+        """Apply one transaction's requests: closures run in order, then the holds and
+        settlements among them are written together (ledger_writes.write_calls)."""
+        results: list[Any] = [None] * len(ops)  # a hold's result is None
+        holds: list[Hold] = []
+        settles: list[tuple[int, Settle]] = []
+        for index, op in enumerate(ops):
+            if isinstance(op, Hold):
+                holds.append(op)
+            elif isinstance(op, Settle):
+                settles.append((index, op))
+            else:
+                results[index] = op(cursor)
+        if holds or settles:
+            settled = write_calls(cursor, holds, [op for _, op in settles])
+            for (index, _), done in zip(settles, settled, strict=True):
+                results[index] = done
+        return results
+
+    @property
+    def write_stats(self) -> WriteStats:
+        """How many write requests, transactions and batches so far (a snapshot)."""
+        return dataclasses.replace(self._writer.stats)
 
     def _read(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._cursor() as cursor:
@@ -136,42 +144,20 @@ class DuckDBStore(Store):
     def close(self) -> None:
         self._conn.close()
 
-    # -- ledger primitives (always inside _write) -------------------------------------
-
-    @staticmethod
-    def _change_balance(cursor: duckdb.DuckDBPyConnection, user: str, amount: int) -> int | None:
-        """The one form every balance change takes: check and change in one statement.
-
-        Returns the new balance, or None when the account is missing or would go negative.
-        """
-        row = cursor.execute(
-            "UPDATE accounts SET balance = balance + $amount "
-            "WHERE user_name = $user AND balance + $amount >= 0 RETURNING balance",
-            {"amount": amount, "user": user},
-        ).fetchone()
-        return None if row is None else row[0]
-
-    @staticmethod
-    def _append_ledger(
-        cursor: duckdb.DuckDBPyConnection, user: str, kind: str, amount: int,
-        call_id: str | None, actor: str, reason: str, balance_after: int,
-    ) -> None:
-        cursor.execute(
-            "INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, reason, "
-            "balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [utcnow(), user, kind, amount, call_id, actor, reason, balance_after],
-        )
-
-    @staticmethod
-    def _refuse_debit(cursor: duckdb.DuckDBPyConnection, user: str, amount: int) -> None:
-        row = cursor.execute("SELECT balance FROM accounts WHERE user_name = ?", [user]).fetchone()
-        if row is None:
-            raise UnknownUserError(f"no such user: {user}")
-        raise InsufficientTokensError(user, amount, row[0])
+    # -- admin-state primitives (always inside _write) ---------------------------------
 
     def _bump_version(self, cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute("UPDATE state_version SET version = version + 1 WHERE id = 1")
-        self._version_bumped = True  # _write holds the lock; it refreshes after commit
+        self._version_bumped = True  # only the writer's leader runs this
+
+    def _refresh_version(self) -> None:
+        """Called by the writer after every commit, before any caller sees its result.
+
+        A flag left set by a transaction that rolled back costs one needless read later.
+        """
+        if self._version_bumped:
+            self._version_bumped = False
+            self._version = self._read_version()
 
     def _log_change(
         self, cursor: duckdb.DuckDBPyConnection, actor: str, target_kind: str, target: str,
@@ -196,9 +182,8 @@ class DuckDBStore(Store):
                            [name, role, password_hash, created])
             cursor.execute("INSERT INTO accounts VALUES (?, 0)", [name])
             if starting_grant:
-                balance = self._change_balance(cursor, name, starting_grant)
-                self._append_ledger(cursor, name, "grant", starting_grant, None, actor,
-                                    "starting grant", balance)
+                append_ledger(cursor, [LedgerRow(name, "grant", starting_grant, None, actor,
+                                                 "starting grant")])
             self._log_change(cursor, actor, "user", name, "created", None, role, "new user")
             self._bump_version(cursor)
             return User(name, role, created, starting_grant)
@@ -239,12 +224,9 @@ class DuckDBStore(Store):
         reason: str,
     ) -> int:
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
-            balance = self._change_balance(cursor, user, amount)
-            if balance is None:
-                self._refuse_debit(cursor, user, -amount)
-            self._append_ledger(cursor, user, kind, amount, None, actor, reason, balance)
+            balances = append_ledger(cursor, [LedgerRow(user, kind, amount, None, actor, reason)])
             self._bump_version(cursor)
-            return balance
+            return balances[user]
 
         return self._write(work)
 
@@ -264,70 +246,18 @@ class DuckDBStore(Store):
     # -- calls ------------------------------------------------------------------------
 
     def begin_call(self, call: NewCall) -> CallRecord | None:
-        def work(cursor: duckdb.DuckDBPyConnection) -> None:
-            # Insert first: under the write lock a duplicate key can only mean the call id
-            # exists, and the common path saves a look-up.
-            try:
-                cursor.execute(
-                    f"INSERT INTO calls ({CALL_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, NULL, ?, ?, NULL, NULL)",
-                    [call.call_id, call.user, call.function, call.plugin, call.plugin_version,
-                     call.cost, call.input_hash, call.input_json, utcnow(), call.deadline_at],
-                )
-            except duckdb.ConstraintException as error:
-                raise _CallExists from error
-            if call.cost > 0:
-                balance = self._change_balance(cursor, call.user, -call.cost)
-                if balance is None:
-                    self._refuse_debit(cursor, call.user, call.cost)
-                self._append_ledger(cursor, call.user, "hold", -call.cost, call.call_id,
-                                    call.user, f"hold for {call.function}", balance)
-            elif not cursor.execute("SELECT 1 FROM accounts WHERE user_name = ?",
-                                    [call.user]).fetchone():
-                raise UnknownUserError(f"no such user: {call.user}")
-
         try:
-            self._write(work)
-        except _CallExists:
+            self._writer.write(Hold(call))
+        except CallExists:
             return self.get_call(call.call_id)
         return None
 
     def finish_call(
-        self, call_id: str, status: CallStatus, latency_ms: float,
+        self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None,
     ) -> bool:
-        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
-            return self._settle(cursor, call_id, status, latency_ms, result_json, error,
-                                actor="host")
-
-        return self._write(work)
-
-    def _settle(
-        self, cursor: duckdb.DuckDBPyConnection, call_id: str, status: CallStatus,
-        latency_ms: float | None, result_json: str | None, error: str | None, actor: str,
-    ) -> bool:
-        row = cursor.execute(
-            "UPDATE calls SET status = ?, result_json = ?, error = ?, latency_ms = ?, "
-            "finished_at = ? WHERE call_id = ? AND status = 'running' "
-            "RETURNING user_name, cost, function",
-            [status, result_json, error, latency_ms, utcnow(), call_id],
-        ).fetchone()
-        if row is None:
-            return False
-        user, cost, function = row
-        if cost > 0:
-            if status == "succeeded":
-                cursor.execute(
-                    "INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, "
-                    "reason, balance_after) SELECT ?, ?, 'capture', 0, ?, ?, ?, balance "
-                    "FROM accounts WHERE user_name = ?",
-                    [utcnow(), user, call_id, actor, f"{function} succeeded", user],
-                )
-            else:
-                balance = self._change_balance(cursor, user, cost)
-                self._append_ledger(cursor, user, "release", cost, call_id, actor,
-                                    f"{function} {status}: nothing charged", balance)
-        return True
+        return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
+                                         status, latency_ms, result_json, error, actor="host"))
 
     def get_call(self, call_id: str) -> CallRecord | None:
         rows = self._read(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?", [call_id])
@@ -341,18 +271,17 @@ class DuckDBStore(Store):
         return [CallRecord(*row) for row in rows]
 
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
+        # The sweep knows nothing of these calls, so it reads their user and cost; a call
+        # its worker settles meanwhile is no longer running, and its Settle writes nothing.
+        query = "SELECT call_id, user_name, cost, function FROM calls WHERE status = 'running'"
         if deadline_before is None:
-            rows = self._read("SELECT call_id FROM calls WHERE status = 'running'")
+            rows = self._read(query)
         else:
-            rows = self._read("SELECT call_id FROM calls WHERE status = 'running' "
-                              "AND deadline_at < ?", [deadline_before])
+            rows = self._read(f"{query} AND deadline_at < ?", [deadline_before])
         released = []
-        for (call_id,) in rows:
-            def work(cursor: duckdb.DuckDBPyConnection, call_id: str = call_id) -> bool:
-                return self._settle(cursor, call_id, "abandoned", None, None, reason,
-                                    actor="sweep")
-
-            if self._write(work):
+        for call_id, user, cost, function in rows:
+            if self._writer.write(Settle(call_id, user, cost, function, "abandoned", None, None,
+                                         reason, actor="sweep")):
                 released.append(call_id)
         return released
 
@@ -482,15 +411,6 @@ def _check_holds(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None
     ).fetchall()
     for (call_id,) in orphans:
         report.problems.append(f"call {call_id}: charged call with no hold in the ledger")
-
-
-class _CallExists(Exception):
-    """Raised inside a transaction to roll it back when a call id is taken."""
-
-
-def _retryable(error: Exception) -> bool:
-    text = str(error)
-    return isinstance(error, duckdb.TransactionException) or "Duplicate key" in text
 
 
 def _text(value: Any) -> str | None:

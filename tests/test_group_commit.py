@@ -1,0 +1,333 @@
+"""Group commit: concurrent writes share transactions, and batching changes no outcome.
+
+The writer (core/store/group_commit.py) runs the writes that queue up meanwhile as one
+transaction; if anything in it fails, it rolls the whole batch back and reruns each write
+alone. These tests make batches on purpose: ``one_batch`` keeps the writer busy with a
+transaction that waits until every given write is queued, so the next leader takes them
+all at once. Then they check that results and exceptions reach the right caller, that a
+refusal costs nobody else anything, and that the books balance.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenworks.errors import InsufficientTokensError, UnknownUserError
+from tokenworks.store import DuckDBStore, NewCall, utcnow
+
+THREADS = 8
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    opened = DuckDBStore(tmp_path / "store.duckdb")
+    yield opened
+    opened.close()
+
+
+def new_call(call_id: str, user: str = "ann", cost: int = 3, input_hash: str = "") -> NewCall:
+    return NewCall(
+        call_id=call_id, user=user, function="probe_ok", plugin="meter_probe",
+        plugin_version="local", cost=cost, input_hash=input_hash or f"hash-{call_id}",
+        input_json="{}", deadline_at=utcnow() + timedelta(seconds=30),
+    )
+
+
+def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
+    """Run each write on its own thread so that all of them land in one batch.
+
+    Each write must make exactly one store write. Returns each one's result, or the
+    exception it raised, in order.
+    """
+    queued, release = threading.Event(), threading.Event()
+
+    def hold_the_writer(cursor) -> None:
+        queued.set()
+        assert release.wait(10)
+
+    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
+    blocker.start()
+    assert queued.wait(10)
+    outcomes: list[Any] = [None] * len(writes)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = writes[index]()
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writes))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(store._writer._queue) < len(writes):
+        assert time.monotonic() < deadline, "the writes never queued up"
+        time.sleep(0.001)
+    release.set()
+    for thread in [blocker, *threads]:
+        thread.join(10)
+        assert not thread.is_alive()
+    return outcomes
+
+
+def delta(before, after) -> dict[str, int]:
+    return {name: getattr(after, name) - getattr(before, name) for name in vars(after)}
+
+
+def assert_books(store: DuckDBStore) -> None:
+    report = store.verify_books()
+    assert report.ok, report.problems[:10]
+    for user in store.list_users():
+        entries = sorted(store.ledger(user.name, limit=1_000_000), key=lambda e: e.id)
+        assert user.balance == sum(e.amount for e in entries)
+        # Rows written by one multi-row INSERT keep their order: each row's balance_after
+        # is the running total of its account.
+        running = 0
+        for entry in entries:
+            running += entry.amount
+            assert entry.balance_after == running, entry
+
+
+# -- batching happens ---------------------------------------------------------------
+
+
+def test_a_lone_caller_gets_a_transaction_per_write_and_never_waits(store):
+    store.create_user("ann", "user", "x", 100, actor="t")
+    before = store.write_stats
+    for i in range(10):
+        call = new_call(f"c{i}")
+        store.begin_call(call)
+        store.finish_call(call, "succeeded", 1.0, "[]")
+
+    counts = delta(before, store.write_stats)
+    assert counts["requests"] == counts["transactions"] == 20
+    assert counts["batches"] == counts["delays"] == 0
+
+
+def test_writes_queued_together_commit_as_one_transaction(store):
+    for user in ("ann", "bo", "cy"):
+        store.create_user(user, "user", "x", 10, actor="t")
+    calls = [new_call(f"c-{user}", user) for user in ("ann", "bo", "cy")]
+    before = store.write_stats
+
+    outcomes = one_batch(
+        store,
+        *(lambda call=call: store.begin_call(call) for call in calls),
+        lambda: store.adjust_balance("ann", 5, "grant", "admin", "gift"),
+    )
+
+    # Concurrent writes may commit in any order; in a batch, closures such as the grant
+    # run first, then the settlements, then the holds.
+    assert outcomes == [None, None, None, 15]
+    counts = delta(before, store.write_stats)
+    # The writer-holding transaction, then one for all four writes.
+    assert (counts["requests"], counts["transactions"], counts["batches"]) == (5, 2, 1)
+    assert counts["splits"] == 0
+    assert [store.balance(u) for u in ("ann", "bo", "cy")] == [12, 7, 7]
+    assert_books(store)
+
+
+def test_eight_threads_of_metered_calls_share_transactions(make_host):
+    host = make_host("meter_probe.py", sweep=False)
+    users = [f"u{i}" for i in range(THREADS)]
+    for user in users:
+        host.store.create_user(user, "user", "x", 1_000, actor="test")
+    before = host.store.write_stats
+
+    def work(index: int) -> None:
+        for i in range(25):
+            outcome = host.call("probe_maybe", users[index], {"fail": i % 5 == 0, "tag": str(i)})
+            assert outcome.status == ("failed" if i % 5 == 0 else "succeeded")
+
+    run_threads(THREADS, work)
+
+    counts = delta(before, host.store.write_stats)
+    assert counts["requests"] == THREADS * 25 * 2  # a hold and a settlement per call
+    assert counts["transactions"] < counts["requests"]
+    assert counts["batches"] > 0
+    for user in users:
+        assert host.store.balance(user) == 1_000 - 2 * 20  # 20 successes at 2 tokens
+    assert_books(host.store)
+
+
+# -- one write's failure is nobody else's -------------------------------------------
+
+
+def test_a_refusal_in_a_batch_leaves_the_others_results_intact(store):
+    store.create_user("ann", "user", "x", 10, actor="t")
+    store.create_user("bo", "user", "x", 10, actor="t")
+    store.create_user("poor", "user", "x", 2, actor="t")
+    settled = new_call("c-settled", "bo")
+    store.begin_call(settled)
+    version = store.state_version()
+    before = store.write_stats
+
+    outcomes = one_batch(
+        store,
+        lambda: store.begin_call(new_call("c-ann", "ann")),
+        lambda: store.begin_call(new_call("c-poor", "poor", cost=3)),
+        lambda: store.begin_call(new_call("c-ghost", "ghost")),
+        lambda: store.finish_call(settled, "failed", 1.0, error="boom"),
+        lambda: store.set_function_override("probe_ok", "cost", 4, 3, "admin", "dearer"),
+        lambda: store.adjust_balance("ann", -50, "adjustment", "admin", "too much"),
+    )
+
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], InsufficientTokensError)
+    assert "poor" in str(outcomes[1])
+    assert isinstance(outcomes[2], UnknownUserError)
+    assert outcomes[3] is True
+    assert outcomes[4] is None
+    assert isinstance(outcomes[5], InsufficientTokensError)
+    counts = delta(before, store.write_stats)
+    assert counts["splits"] == 1  # the batch failed as a whole, then each ran alone
+    assert counts["transactions"] == 1 + 3  # the blocker, then the three that succeed
+
+    # The refused writes wrote nothing ...
+    assert store.balance("poor") == 2
+    assert [e.kind for e in store.ledger("poor")] == ["grant"]
+    assert store.get_call("c-poor") is None and store.get_call("c-ghost") is None
+    assert store.get_user("ghost") is None
+    # ... and the others all took effect, once.
+    assert store.balance("ann") == 7
+    assert store.get_call("c-ann").status == "running"
+    assert store.balance("bo") == 10
+    assert [e.kind for e in store.ledger("bo")] == ["release", "hold", "grant"]
+    assert store.function_overrides()["probe_ok"].cost == 4
+    assert store.state_version() == version + 1
+    assert_books(store)
+
+
+def test_a_duplicate_call_id_in_a_batch_is_charged_once(store):
+    store.create_user("ann", "user", "x", 20, actor="t")
+    store.begin_call(new_call("c-old"))
+    before = store.write_stats
+
+    outcomes = one_batch(
+        store,
+        lambda: store.begin_call(new_call("c-twice", input_hash="same")),
+        lambda: store.begin_call(new_call("c-twice", input_hash="same")),
+        lambda: store.begin_call(new_call("c-old")),
+        lambda: store.begin_call(new_call("c-new")),
+    )
+
+    new, replayed = sorted(outcomes[:2], key=lambda outcome: outcome is not None)
+    assert new is None
+    assert (replayed.call_id, replayed.status, replayed.cost) == ("c-twice", "running", 3)
+    assert outcomes[2].call_id == "c-old"
+    assert outcomes[3] is None
+    assert delta(before, store.write_stats)["splits"] == 1
+    holds = Counter(e.call_id for e in store.ledger("ann") if e.kind == "hold")
+    assert holds == {"c-old": 1, "c-twice": 1, "c-new": 1}
+    assert store.balance("ann") == 20 - 3 * 3
+    assert_books(store)
+
+
+def test_a_call_settled_by_its_worker_and_the_sweep_in_one_batch_is_settled_once(store):
+    store.create_user("ann", "user", "x", 20, actor="t")
+    call = new_call("c-late")
+    store.begin_call(call)
+
+    outcomes = one_batch(
+        store,
+        lambda: store.finish_call(call, "succeeded", 1.0, "[]"),
+        lambda: store.release_abandoned(None, "swept"),
+    )
+
+    settled_by_worker = outcomes[0]
+    assert settled_by_worker == (outcomes[1] == [])  # exactly one of them settled it
+    kinds = sorted(e.kind for e in store.ledger("ann") if e.call_id == "c-late")
+    assert kinds == ["capture", "hold"] if settled_by_worker else ["hold", "release"]
+    assert_books(store)
+
+
+def test_finish_call_writes_nothing_for_a_call_that_does_not_match(store):
+    store.create_user("ann", "user", "x", 20, actor="t")
+    call = new_call("c1")
+    store.begin_call(call)
+
+    # Another user's or another price's settlement of this call id is not this call's.
+    assert store.finish_call(new_call("c1", user="bo"), "failed", 1.0, error="x") is False
+    assert store.finish_call(new_call("c1", cost=1), "failed", 1.0, error="x") is False
+    assert store.get_call("c1").status == "running"
+    assert store.finish_call(call, "failed", 1.0, error="x") is True
+    assert store.balance("ann") == 20
+    assert_books(store)
+
+
+# -- the books after a mixed concurrent run -----------------------------------------
+
+
+def test_a_mixed_concurrent_run_keeps_the_books(store):
+    users = ("ann", "bo", "cy")
+    for user in users:
+        store.create_user(user, "user", "x", 30, actor="t")
+    version = store.state_version()
+    admin_changes = Counter()
+    before = store.write_stats
+
+    def work(thread: int) -> None:
+        rng = random.Random(thread)
+        for i in range(30):
+            user = users[rng.randrange(len(users))]
+            roll = rng.random()
+            if roll < 0.6:
+                call = new_call(f"c{thread}-{i}", user, cost=rng.randint(0, 4))
+                try:
+                    store.begin_call(call)
+                except InsufficientTokensError:
+                    continue
+                status = "succeeded" if roll < 0.4 else "failed"
+                assert store.finish_call(call, status, 1.0, "[]" if status == "succeeded" else None)
+            elif roll < 0.8:
+                store.adjust_balance(user, rng.randint(1, 5), "grant", "admin", "race grant")
+                admin_changes[thread] += 1
+            elif roll < 0.9:
+                try:
+                    store.adjust_balance(user, -rng.randint(1, 8), "adjustment", "admin", "take")
+                except InsufficientTokensError:
+                    continue
+                admin_changes[thread] += 1
+            else:
+                store.set_plugin_enabled("meter_probe", bool(i % 2), not i % 2, "admin", "flip")
+                admin_changes[thread] += 1
+
+    run_threads(THREADS, work)
+
+    counts = delta(before, store.write_stats)
+    assert counts["transactions"] < counts["requests"]
+    assert_books(store)
+    assert store.verify_books().open_holds == 0
+    assert all(store.balance(user) >= 0 for user in users)
+    # Every committed grant, take-back or toggle raised the version once.
+    assert store.state_version() == version + sum(admin_changes.values())
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> None:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
+    if errors:
+        raise errors[0]
