@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from conftest import run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
@@ -25,28 +25,6 @@ CALLS_PER_THREAD = 500
 SHARED_IDS = 25  # call ids that every thread uses, so retries race each other
 START = 10_000
 COST = 2  # probe_maybe
-
-
-def run_threads(count: int, work) -> None:
-    """Run work(index) on `count` threads started together; re-raise the first error."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(t.is_alive() for t in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
 
 
 def assert_balance_is_sum_of_ledger(host: Host, user: str) -> int:

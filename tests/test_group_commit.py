@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_threads
 
 from tokenworks.errors import InsufficientTokensError, UnknownUserError
 from tokenworks.store import DuckDBStore, NewCall, utcnow
@@ -310,24 +311,3 @@ def test_a_mixed_concurrent_run_keeps_the_books(store):
     assert all(store.balance(user) >= 0 for user in users)
     # Every committed grant, take-back or toggle raised the version once.
     assert store.state_version() == version + sum(admin_changes.values())
-
-
-def run_threads(count: int, work: Callable[[int], None]) -> None:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
