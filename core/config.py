@@ -41,6 +41,10 @@ class PluginSettings(_Section):
 
 class UserSettings(_Section):
     starting_grant: StrictInt = Field(default=0, ge=0)
+    self_signup: StrictBool = Field(
+        default=True, description="people may create their own user account in the portal")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
+                                 description="how long a portal sign-in lasts")
 
 
 class InvocationSettings(_Section):

@@ -5,6 +5,7 @@ Every entry point (CLI, portals, REST API) creates one Host and shares it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -19,12 +20,13 @@ from .config import RegistryConfig, load_registry
 from .errors import TokenworksError, UnknownUserError
 from .loader import Discovery, discover
 from .metering import CallOutcome, Invoker
-from .passwords import generate_password, hash_password
+from .passwords import generate_password, hash_password, verify_password
 from .store import BooksReport, DuckDBStore, Store, User, utcnow
 from .store.base import Role
 
 log = logging.getLogger("tokenworks.host")
 STRICT_ENV = "TOKENWORKS_STRICT"
+SELF_SIGNUP = "users.self_signup"
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 
 
@@ -116,6 +118,56 @@ class Host:
         kind = "grant" if amount > 0 else "adjustment"
         return self.store.adjust_balance(user, amount, kind, actor, reason.strip())
 
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user if the password is theirs, else None (same work either way)."""
+        stored = self.store.password_hash(name)
+        # Verify against a throwaway hash for unknown names, so the answer's timing does
+        # not tell which user names exist.
+        matches = verify_password(password, stored or _decoy_hash())
+        return self.store.get_user(name) if stored and matches else None
+
+    def set_password(self, user: str, password: str, *, actor: str, reason: str) -> None:
+        self._require(user, reason)
+        try:
+            password_hash = hash_password(password)
+        except ValueError as error:
+            raise TokenworksError(str(error)) from None
+        self.store.set_password_hash(user, password_hash, actor, reason.strip())
+
+    def self_signup_enabled(self) -> bool:
+        """registry.toml's default, unless an admin switched it in the portal since."""
+        stored = self.store.get_setting(SELF_SIGNUP)
+        return self.config.users.self_signup if stored is None else stored == "true"
+
+    def set_self_signup(self, enabled: bool, *, actor: str, reason: str) -> None:
+        _need_reason(reason)
+        self.store.set_setting(SELF_SIGNUP, "true" if enabled else "false", actor,
+                               reason.strip())
+
+    def sign_up(self, name: str, password: str) -> User:
+        """A person creating their own account: only while self sign-up is on."""
+        if not self.self_signup_enabled():
+            raise TokenworksError("sign-up is switched off; ask an admin for an account")
+        user, _ = self.add_user(name, password=password, actor=f"signup:{name}")
+        return user
+
+    def ensure_first_admin(self, password: str | None = None) -> tuple[str, str | None] | None:
+        """Give a store without any admin its first one, named ``admin``.
+
+        Returns None when an admin exists, else the name and the generated password (None
+        when the caller supplied one): the caller shows it once.
+        """
+        if any(user.role == "admin" for user in self.store.list_users()):
+            return None
+        name = "admin"
+        if self.store.get_user(name) is not None:
+            self.set_role(name, "admin", actor="host", reason="first start: no admin yet")
+            if password:
+                self.set_password(name, password, actor="host", reason="first start")
+            return name, None
+        _, generated = self.add_user(name, role="admin", password=password, actor="host")
+        return name, generated
+
     def set_role(self, user: str, role: Role, *, actor: str, reason: str) -> None:
         self._require(user, reason)
         self.store.set_role(user, role, actor, reason.strip())
@@ -170,6 +222,12 @@ class Host:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A real scrypt hash of a random password: checking it costs what a real check does."""
+    return hash_password(generate_password())
 
 
 def _need_reason(reason: str) -> None:

@@ -148,6 +148,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_role(self, name: str, role: Role, actor: str, reason: str) -> None: ...
 
+    @abc.abstractmethod
+    def set_password_hash(self, name: str, password_hash: str, actor: str, reason: str) -> None:
+        """Replace a user's password hash and log who did it (never the hash itself)."""
+
     # -- tokens -----------------------------------------------------------------------
     @abc.abstractmethod
     def adjust_balance(
@@ -198,6 +202,10 @@ class Store(abc.ABC):
         """Newest first."""
 
     @abc.abstractmethod
+    def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
+        """Calls started at or after ``since`` (oldest first), for monitoring."""
+
+    @abc.abstractmethod
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         """Release running calls whose deadline is before the given time (None: all).
 
@@ -222,6 +230,15 @@ class Store(abc.ABC):
     def set_plugin_enabled(
         self, name: str, enabled: bool, before: bool, actor: str, reason: str
     ) -> None: ...
+
+    @abc.abstractmethod
+    def get_setting(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_setting(
+        self, key: str, value: str, actor: str, reason: str, *, secret: bool = False
+    ) -> None:
+        """Store a host-wide setting; logged (a secret's value is not) and versioned."""
 
     @abc.abstractmethod
     def state_changes(self, limit: int = 100) -> list[StateChange]:

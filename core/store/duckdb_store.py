@@ -217,6 +217,16 @@ class DuckDBStore(Store):
 
         self._write(work)
 
+    def set_password_hash(self, name: str, password_hash: str, actor: str, reason: str) -> None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            if not cursor.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+                raise UnknownUserError(f"no such user: {name}")
+            cursor.execute("UPDATE users SET password_hash = ? WHERE name = ?",
+                           [password_hash, name])
+            self._log_change(cursor, actor, "user", name, "password", None, "changed", reason)
+
+        self._write(work)
+
     # -- tokens -----------------------------------------------------------------------
 
     def adjust_balance(
@@ -268,6 +278,13 @@ class DuckDBStore(Store):
         rows = self._read(
             f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY started_at DESC LIMIT ?",
             [*params, limit])
+        return [CallRecord(*row) for row in rows]
+
+    def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
+        where, params = ("AND user_name = ?", [user]) if user else ("", [])
+        rows = self._read(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= ? {where} "
+            "ORDER BY started_at", [since, *params])
         return [CallRecord(*row) for row in rows]
 
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
@@ -322,6 +339,29 @@ class DuckDBStore(Store):
                 [name, enabled],
             )
             self._log_change(cursor, actor, "plugin", name, "enabled", before, enabled, reason)
+            self._bump_version(cursor)
+
+        self._write(work)
+
+    def get_setting(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM settings WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    def set_setting(
+        self, key: str, value: str, actor: str, reason: str, *, secret: bool = False
+    ) -> None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            row = cursor.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+            cursor.execute(
+                "INSERT INTO settings VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+            before = row[0] if row else None
+            if secret:
+                before, value_logged = ("set" if row else None), "set"
+            else:
+                value_logged = value
+            self._log_change(cursor, actor, "setting", key, "value", before, value_logged,
+                             reason)
             self._bump_version(cursor)
 
         self._write(work)

@@ -73,6 +73,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "INSERT INTO state_version VALUES (1, 0)",
         ],
     ),
+    (
+        2,
+        "settings: host-wide switches and secrets kept with the data (sign-up, session key)",
+        [
+            """CREATE TABLE settings (
+                key VARCHAR PRIMARY KEY,
+                value VARCHAR NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
