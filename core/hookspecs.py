@@ -49,3 +49,14 @@ def attribution() -> str | None:
 
     The portals show it on their About page; licences such as CC BY require it.
     """
+
+
+@hookspec
+def warm() -> None:
+    """Load what the plugin's functions need (data, indexes) ahead of the first call.
+
+    Long-running front ends (``tokenworks serve``) call it once at start-up, in a background
+    thread, and report healthy when every plugin has warmed. Short commands never call it,
+    so a plugin that loads lazily stays fast on the command line. A failing ``warm`` is
+    logged and the plugin still loads its data on first use.
+    """

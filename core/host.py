@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from .catalog import Catalog, FunctionView
 from .config import RegistryConfig, load_registry
 from .errors import TokenworksError, UnknownUserError
-from .loader import Discovery, discover
+from .loader import Discovery, call_each, discover
 from .metering import CallOutcome, Invoker
 from .passwords import generate_password, hash_password, verify_password
 from .store import BooksReport, DuckDBStore, Store, User, utcnow
@@ -70,6 +71,19 @@ class Host:
         call_id: str | None = None,
     ) -> CallOutcome:
         return self.invoker.call(function, user, payload, call_id)
+
+    def warm(self) -> list[str]:
+        """Call every plugin's ``warm`` hook (servers do, at start); returns the plugins
+        whose warm-up raised (logged; they load lazily instead)."""
+        failed = []
+        for record in self.discovery.plugins:
+            if record.status != "loaded":
+                continue
+            before = time.perf_counter()
+            if not any(True for _ in call_each(self.discovery, "warm", only=record.name)):
+                failed.append(record.name)
+            log.info("warmed %s in %.0f ms", record.name, (time.perf_counter() - before) * 1e3)
+        return failed
 
     def functions(self) -> list[FunctionView]:
         return self.catalog.views()

@@ -187,9 +187,14 @@ def _call_hook(manager: pluggy.PluginManager, plugin: Any, hook: str, **kwargs: 
     return impl.function(*(kwargs[name] for name in impl.argnames))
 
 
-def call_each(discovery: Discovery, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-    """Call a hook plugin by plugin, logging (not raising) a failing implementation."""
+def call_each(
+    discovery: Discovery, hook: str, only: str | None = None, **kwargs: Any
+) -> Iterator[tuple[str, Any]]:
+    """Call a hook plugin by plugin (or in plugin ``only``), logging, not raising, a
+    failing implementation (which then yields nothing)."""
     for record in discovery.plugins:
+        if only is not None and record.name != only:
+            continue
         plugin = discovery.manager.get_plugin(record.name) if record.status == "loaded" else None
         if plugin is None:
             continue

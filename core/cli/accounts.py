@@ -47,6 +47,22 @@ def users_list(session: Session, as_json: bool) -> None:
                 [[u.name, u.role, u.balance, u.created_at] for u in people], "no users yet")
 
 
+@users.command("password")
+@click.argument("name")
+@pass_session
+def users_password(session: Session, name: str) -> None:
+    """Set a user's password: read from stdin when piped, else prompted for twice.
+
+    Every portal session of the user ends (sessions carry a fingerprint of the old hash).
+    """
+    if sys.stdin is None or sys.stdin.isatty():
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    session.host().set_password(name, password, actor=session.actor, reason="password changed")
+    click.echo(f"password of {name} changed")
+
+
 @users.command("role")
 @click.argument("name")
 @click.argument("role", type=click.Choice(["user", "admin"]))

@@ -24,11 +24,12 @@ CATEGORY = "job titles"
 ATTRIBUTION_HEADING = "## Attribution the product must show"
 
 
+@hookimpl
 def warm() -> None:
-    """Load the data and build the resolver now (about 5 s) rather than on the first call.
+    """Load the data and build the resolver now rather than on the first call.
 
-    For long-running front ends (the portals) to call once at start-up; the host itself
-    never does, so CLI commands that need no titles stay fast.
+    Long-running front ends (the portals) call it once at start-up; CLI commands never do,
+    so those that need no titles stay fast.
     """
     from .functions.common import resolver
 

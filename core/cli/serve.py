@@ -1,0 +1,49 @@
+"""`tokenworks serve`: the portals (and their HTTP routes) in one Streamlit process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import find_registry
+from . import Session, cli
+
+pass_session = click.make_pass_decorator(Session)
+
+
+@cli.command()
+@click.option("--host", "address", default="127.0.0.1", show_default=True,
+              help="Address to listen on.")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@pass_session
+def serve(session: Session, address: str, port: int) -> None:
+    """Run the user and admin portals (Streamlit) on the registry's store.
+
+    The process owns the store while it runs (DuckDB allows one), so stop it before using
+    commands that write, or run them against PostgreSQL.
+    """
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise click.ClickException("streamlit is not installed: pip install tokenworks") from None
+    registry = find_registry(session.registry).resolve()
+    session.config()  # fail here, on one line, if registry.toml is broken
+    env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry))
+    if session.store:
+        env["TOKENWORKS_STORE"] = session.store
+    server = Path(__file__).resolve().parent.parent.parent / "portals" / "server.py"
+    if not server.is_file():  # installed (not editable): portals is a package beside us
+        from tokenworks import portals
+        server = Path(portals.__file__).with_name("server.py")
+    click.echo(f"tokenworks portals on http://{address}:{port}  (sign in there; Ctrl+C stops)")
+    args = [sys.executable, "-m", "streamlit", "run", str(server),
+            "--server.address", address, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+            "--client.toolbarMode", "viewer"]
+    sys.stdout.flush()
+    # Replace this process, so the PID a caller holds is the server's.
+    os.execve(sys.executable, args, env)

@@ -1,0 +1,73 @@
+"""Role-based navigation: which pages a session gets, plus the sidebar every page shares.
+
+Admin pages are not registered at all for a user (so their URLs do not exist for them);
+each admin page re-checks the role on the server too (runtime.require_admin).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenworks.store import User
+
+from . import live
+from .runtime import current_user, get_host
+
+# Pages are files Streamlit runs as scripts (paths relative to main.py), which is also how
+# AppTest.switch_page finds them. Admin files start with require_admin().
+
+
+def user_pages() -> list[st.Page]:
+    return [
+        st.Page("user/catalog.py", title="Catalog", icon=":material/apps:", url_path="catalog",
+                default=True),
+        st.Page("user/run_function.py", title="Run a function", icon=":material/play_arrow:",
+                url_path="run"),
+        st.Page("user/history.py", title="History", icon=":material/history:", url_path="history"),
+        st.Page("user/tokens.py", title="Tokens", icon=":material/toll:", url_path="tokens"),
+        st.Page("user/about.py", title="About", icon=":material/info:", url_path="about"),
+    ]
+
+
+def admin_pages() -> list[st.Page]:
+    return [
+        st.Page("admin/plugins.py", title="Plugins and functions", icon=":material/extension:",
+                url_path="admin-plugins"),
+        st.Page("admin/users.py", title="Users and tokens", icon=":material/group:",
+                url_path="admin-users"),
+        st.Page("admin/monitoring.py", title="Monitoring", icon=":material/monitoring:",
+                url_path="admin-monitoring"),
+        st.Page("admin/audit.py", title="Audit log", icon=":material/fact_check:",
+                url_path="admin-audit"),
+    ]
+
+
+def signed_out() -> None:
+    st.title("tokenworks")
+    st.write("A registry of analytical functions with a meter. Sign in to use it.")
+    host = get_host()
+    st.link_button("Sign in", "/signin", type="primary")
+    if host.self_signup_enabled():
+        st.link_button("Create an account", "/signup")
+
+
+def sidebar(user: User) -> None:
+    with st.sidebar:
+        st.markdown(f"**{user.name}**" + (" · admin" if user.role == "admin" else ""))
+        live.balance_and_changes(user.name)
+        st.link_button("Sign out", "/signout", width="stretch")
+
+
+def run() -> None:
+    st.set_page_config(page_title="tokenworks", page_icon=":material/toll:", layout="wide")
+    user = current_user()
+    if user is None:
+        st.navigation([st.Page(signed_out, title="Sign in", url_path="signed-out",
+                               default=True)], position="hidden").run()
+        return
+    pages: dict[str, list[st.Page]] = {"Functions": user_pages()}
+    if user.role == "admin":
+        pages["Admin"] = admin_pages()
+    navigation = st.navigation(pages)
+    sidebar(user)
+    navigation.run()

@@ -1,0 +1,1 @@
+"""User portal pages: each module has one ``page()``."""

@@ -1,0 +1,62 @@
+"""Fixtures for the portal tests: a real host behind AppTest, one per test.
+
+The portal process shares one Host through st.cache_resource; each test points it at a
+fresh registry and store (environment variables, as `tokenworks serve` sets them), and the
+cache is cleared after the test so the next one starts clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from conftest import plugin_folder, write_registry
+from streamlit.testing.v1 import AppTest
+
+from tokenworks.host import Host
+from tokenworks.portals import runtime
+
+PORTALS = Path(__file__).resolve().parents[2] / "portals"
+MAIN = str(PORTALS / "main.py")
+APPTEST_TIMEOUT = 60  # seconds: a first job-title call builds the resolver
+
+
+@pytest.fixture
+def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Host]]:
+    """Configure the portal's host; returns a function taking test plugin file names
+    (tests/plugins/) and `builtin` plugin names, which returns the (shared) Host."""
+
+    def configure(*plugins: str, builtin: tuple[str, ...] = ("text_tools",),
+                  registry: str = "") -> Host:
+        plugin_folder(tmp_path, *plugins)
+        listed = ", ".join(f'"{name}"' for name in builtin)
+        path = write_registry(
+            tmp_path,
+            f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{listed}]\n'
+            f'folder = "local_plugins"\nentry_points = false\n'
+            f'[users]\nstarting_grant = 20\n{registry}')
+        monkeypatch.setenv("TOKENWORKS_REGISTRY", str(path))
+        monkeypatch.delenv("TOKENWORKS_STORE", raising=False)
+        monkeypatch.setenv(runtime.ADMIN_PASSWORD_ENV, "admin-password")
+        st.cache_resource.clear()
+        return runtime.get_host()
+
+    yield configure
+    try:
+        runtime.get_host().close()
+    finally:
+        st.cache_resource.clear()
+
+
+def app_as(user: str | None, page: str | None = None) -> AppTest:
+    """An AppTest of the portal, signed in as `user` (None: signed out), run once, then
+    switched to `page` (a path relative to portals/, e.g. "user/catalog.py") and run."""
+    app = AppTest.from_file(MAIN, default_timeout=APPTEST_TIMEOUT)
+    if user is not None:
+        app.session_state[runtime.USER_KEY] = user
+    app.run()
+    if page is not None:
+        app.switch_page(page).run()
+    return app
