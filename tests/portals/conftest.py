@@ -28,6 +28,8 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     """Configure the portal's host; returns a function taking test plugin file names
     (tests/plugins/) and `builtin` plugin names, which returns the (shared) Host."""
 
+    hosts: list[Host] = []
+
     def configure(*plugins: str, builtin: tuple[str, ...] = ("text_tools",),
                   registry: str = "") -> Host:
         plugin_folder(tmp_path, *plugins)
@@ -40,14 +42,18 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
         monkeypatch.setenv("TOKENWORKS_REGISTRY", str(path))
         monkeypatch.delenv("TOKENWORKS_STORE", raising=False)
         monkeypatch.setenv(runtime.ADMIN_PASSWORD_ENV, "admin-password")
+        for earlier in hosts:  # a test may restart the host on the same store
+            earlier.close()
+        hosts.clear()
         st.cache_resource.clear()
-        return runtime.get_host()
+        hosts.append(runtime.get_host())
+        return hosts[-1]
 
     yield configure
-    try:
-        runtime.get_host().close()
-    finally:
-        st.cache_resource.clear()
+    for host in hosts:
+        host.close()
+    st.cache_resource.clear()
+    runtime.READY.clear()
 
 
 def app_as(user: str | None, page: str | None = None) -> AppTest:
