@@ -13,18 +13,15 @@ $(BIN)/tokenworks: pyproject.toml
 
 install: $(BIN)/tokenworks
 
-# The product, on its embedded DuckDB store (var/tokenworks.duckdb, per registry.toml).
+# The product, on its embedded DuckDB store (var/tokenworks.duckdb, per registry.toml):
+# both portals at http://127.0.0.1:8501. On the first start the server creates the admin
+# user `admin` and prints its password once (or takes $TOKENWORKS_ADMIN_PASSWORD).
+HOST ?= 127.0.0.1
+PORT ?= 8501
 run: install
-	@$(BIN)/tokenworks plugins
-	@echo
-	@$(BIN)/tokenworks functions
-	@echo
-	@echo "tokenworks is installed in $(VENV). Try:"
-	@echo "  $(BIN)/tokenworks users add alice            # prints a one-time password"
-	@echo "  $(BIN)/tokenworks tokens grant alice 10 --reason 'first grant'"
-	@echo "  $(BIN)/tokenworks call word_frequencies --user alice --input '{\"text\": \"data data engineer\"}'"
-	@echo "  $(BIN)/tokenworks call analyze_job_title --user alice --input '{\"title\": \"Sr. Data Scientist\"}'"
-	@echo "  $(BIN)/tokenworks tokens history alice && $(BIN)/tokenworks ledger verify"
+	@echo "Starting tokenworks: open http://$(HOST):$(PORT) and sign in (or create an account)."
+	@echo "First start: the admin password is printed below once; Ctrl+C stops the server."
+	@$(BIN)/tokenworks serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
