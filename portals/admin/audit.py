@@ -24,7 +24,6 @@ def load(host: Host, since) -> list[auditlog.AuditRow]:
 
 
 def audit_log(host: Host) -> None:
-    st.subheader("Audit log")
     columns = st.columns([1, 1, 2, 2])
     label = columns[0].selectbox("Window", list(common.WINDOWS), index=3, key="audit_window")
     since = common.window_start(label)

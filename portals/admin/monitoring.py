@@ -6,6 +6,7 @@ portals/stats.py; this page only lays them out.
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -15,9 +16,26 @@ from tokenworks.portals.runtime import get_host, require_admin
 from tokenworks.store import utcnow
 
 WINDOW_CHOICES = [label for label in common.WINDOWS if common.WINDOWS[label] is not None]
+OUTCOME_COLORS = ["#2e7d32", "#c62828", "#ef6c00", "#9e9e9e"]  # in stats.OUTCOMES order
 
 
-def chart_and_table(title: str, chart: pd.DataFrame, table: pd.DataFrame, *,
+def per_minute_chart(per_minute: pd.DataFrame) -> alt.Chart:
+    """Stacked bars per minute, one fixed colour per outcome (green = succeeded)."""
+    long = per_minute[list(stats.OUTCOMES)].reset_index().melt(
+        "minute", var_name="outcome", value_name="calls")
+    # Aware timestamps and a UTC scale: the axis shows UTC whatever the browser's zone.
+    long["minute"] = long["minute"].dt.tz_localize("UTC")
+    return alt.Chart(long).mark_bar().encode(
+        x=alt.X("minute:T", title="minute (UTC)", scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%H:%M")),
+        y=alt.Y("sum(calls):Q", title="calls"),
+        color=alt.Color("outcome:N", scale=alt.Scale(domain=list(stats.OUTCOMES),
+                                                     range=OUTCOME_COLORS)),
+        tooltip=["minute:T", "outcome:N", "calls:Q"],
+    )
+
+
+def chart_and_table(title: str, chart: pd.DataFrame | alt.Chart, table: pd.DataFrame, *,
                     stack: bool | None = None, percent: tuple[str, ...] = ()) -> None:
     st.subheader(title)
     if table.empty:
@@ -25,7 +43,10 @@ def chart_and_table(title: str, chart: pd.DataFrame, table: pd.DataFrame, *,
         return
     left, right = st.columns([3, 2])
     with left:
-        st.bar_chart(chart, stack=stack, height=260)
+        if isinstance(chart, alt.Chart):
+            st.altair_chart(chart.properties(height=260), width="stretch")
+        else:
+            st.bar_chart(chart, stack=stack, height=260)
     with right:
         config = {column: st.column_config.NumberColumn(column, format="percent")
                   for column in percent}
@@ -52,9 +73,8 @@ def page() -> None:
                "abandoned; tokens spent: what successful calls cost.")
 
     per_minute = stats.calls_per_minute(calls, start, now)
-    busy = per_minute[per_minute["calls"] > 0]
-    chart_and_table("Calls per minute", per_minute[list(stats.OUTCOMES)], busy,
-                    stack=True)
+    busy = per_minute[per_minute["calls"] > 0][["calls", *stats.OUTCOMES]]
+    chart_and_table("Calls per minute", per_minute_chart(per_minute), busy)
 
     latency = stats.latency_by_function(calls)
     chart_and_table("Latency per function (ms)", latency[["p50_ms", "p95_ms"]], latency,

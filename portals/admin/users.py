@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from tokenworks.errors import InsufficientTokensError, TokenworksError
 from tokenworks.host import Host
 from tokenworks.portals.admin import common
 from tokenworks.portals.runtime import get_host, require_admin
@@ -70,7 +71,12 @@ def tokens_form(host: Host, names: list[str]) -> None:
             signed = int(amount) if direction == "grant" else -int(amount)
 
             def apply(who: str) -> str:
-                balance = host.grant(name, signed, actor=who, reason=reason)
+                try:
+                    balance = host.grant(name, signed, actor=who, reason=reason)
+                except InsufficientTokensError as error:
+                    raise TokenworksError(
+                        f"Cannot take back {-signed} tokens: {name} has {error.balance}. "
+                        "Nothing was changed.") from None
                 verb = "Granted" if signed > 0 else "Took back"
                 return f"{verb} {abs(signed)} tokens: {name} now has {balance}."
             common.act(apply, reason)
@@ -80,7 +86,7 @@ def signup_form(host: Host) -> None:
     enabled = host.self_signup_enabled()
     with st.form("self_signup"):
         st.markdown(f"**Self sign-up** is **{'on' if enabled else 'off'}**")
-        state = st.radio("Switch", ["on", "off"], index=1 if enabled else 0, horizontal=True,
+        state = st.radio("Switch to", ["on", "off"], index=1 if enabled else 0, horizontal=True,
                          key="signup_state")
         reason = st.text_input("Reason (required)", key="signup_reason")
         if st.form_submit_button("Apply", key="signup_submit"):
