@@ -18,7 +18,7 @@ from tokenworks.errors import (
     UnknownUserError,
 )
 from tokenworks.passwords import hash_password, verify_password
-from tokenworks.store import DuckDBStore, NewCall, schema, utcnow
+from tokenworks.store import DuckDBStore, NewCall, Store, schema, utcnow
 
 
 @pytest.fixture
@@ -436,3 +436,22 @@ def test_a_second_process_gets_store_locked_error_naming_the_pid(store_path):
         holder.communicate(timeout=10)
     # Once the holder is gone the file opens again.
     DuckDBStore(store_path).close()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "contract default"])
+def test_ledger_of_kinds_filters_kind_time_and_limit(store, engine):
+    query = store.ledger_of_kinds if engine == "duckdb" else (
+        lambda *args, **kw: Store.ledger_of_kinds(store, *args, **kw))
+    store.create_user("ann", "user", "x", 10, actor="t")  # a starting grant
+    store.adjust_balance("ann", 5, "grant", "admin", "bonus")
+    middle = utcnow()
+    store.adjust_balance("ann", -3, "adjustment", "admin", "too much")
+    store.adjust_balance("ann", 2, "grant", "admin", "again")
+
+    grants = query(("grant",))
+    assert [e.amount for e in grants] == [2, 5, 10]
+    both = query(("grant", "adjustment"))
+    assert [e.amount for e in both] == [2, -3, 5, 10]
+    assert [e.amount for e in query(("grant", "adjustment"), since=middle)] == [2, -3]
+    assert [e.amount for e in query(("grant", "adjustment"), limit=1)] == [2]
+    assert query(("hold",)) == []

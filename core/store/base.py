@@ -251,3 +251,17 @@ class Store(abc.ABC):
     # -- checks -----------------------------------------------------------------------
     @abc.abstractmethod
     def verify_books(self) -> BooksReport: ...
+
+    # -- queries added for the portals (engines may override with one query) -----------
+    def ledger_of_kinds(
+        self, kinds: tuple[LedgerKind, ...], since: datetime | None = None, limit: int = 1000,
+    ) -> list[LedgerEntry]:
+        """Ledger entries of the given kinds (e.g. grants and adjustments, the admin's
+        side of the ledger), at or after ``since``, newest first.
+
+        This default pages through ``ledger()``; an engine should answer it in one query.
+        """
+        wanted = set(kinds)
+        entries = [entry for entry in self.ledger(None, limit=1_000_000)
+                   if entry.kind in wanted and (since is None or entry.at >= since)]
+        return entries[:limit]

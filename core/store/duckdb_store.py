@@ -394,6 +394,22 @@ class DuckDBStore(Store):
                 cursor.rollback()
         return report
 
+    # -- queries added for the portals --------------------------------------------------
+
+    def ledger_of_kinds(
+        self, kinds: tuple[str, ...], since: datetime | None = None, limit: int = 1000,
+    ) -> list[LedgerEntry]:
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        where, params = f"kind IN ({marks})", list(kinds)
+        if since is not None:
+            where, params = f"{where} AND occurred_at >= ?", [*params, since]
+        rows = self._read(
+            f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY id DESC LIMIT ?",
+            [*params, limit])
+        return [LedgerEntry(*row) for row in rows]
+
 
 def _check_balances(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None:
     drift = cursor.execute(
