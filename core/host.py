@@ -184,6 +184,10 @@ class Host:
 
     def set_role(self, user: str, role: Role, *, actor: str, reason: str) -> None:
         self._require(user, reason)
+        admins = [u.name for u in self.store.list_users() if u.role == "admin"]
+        if role != "admin" and admins == [user]:
+            # Nobody could then reach the admin portal to undo it.
+            raise TokenworksError(f"{user} is the only admin: make another admin first")
         self.store.set_role(user, role, actor, reason.strip())
 
     def _require(self, user: str, reason: str) -> None:

@@ -266,6 +266,11 @@ def test_users_list_and_role(tw: Run) -> None:
     table = tw("users", "list").stdout.splitlines()
     assert table[0].split() == ["NAME", "ROLE", "BALANCE", "CREATED"]
     assert tw("users", "role", "bob", "owner", "--reason", "x", expect=2).exit_code == 2
+    # The only admin cannot be demoted: nobody could reach the admin portal to undo it.
+    result = tw("users", "role", "bob", "user", "--reason", "oops", expect=1)
+    assert error_line(result) == "Error: bob is the only admin: make another admin first"
+    tw("users", "role", "ann", "admin", "--reason", "second admin")
+    assert tw("users", "role", "bob", "user", "--reason", "steps down").exit_code == 0
 
 
 def test_tokens_grant_take_balance_history(tw: Run) -> None:
