@@ -162,9 +162,11 @@ def from_widget(field: FormField, raw: Any) -> tuple[Any, str | None]:
     if empty:
         if field.nullable:
             return None, None
-        if field.has_default or field.widget not in ("text", "textarea", "lines"):
-            return OMIT, None  # the default applies, or the model says "Field required"
-        return ("" if field.widget != "lines" else []), None
+        if field.widget in ("text", "textarea", "datetime"):
+            return "", None  # cleared on purpose: the model judges an empty string
+        if field.widget == "lines":
+            return [], None
+        return OMIT, None  # a widget with no value: the default applies, or "Field required"
     match field.widget:
         case "lines":
             return [line.strip() for line in str(raw).splitlines() if line.strip()], None

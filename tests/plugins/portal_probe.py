@@ -2,17 +2,19 @@
 
 Its one function, ``probe_every_widget``, takes an input model with a field of every kind
 the generated form knows (short and long text, bounded int and float, bool, Literal,
-Enum, several choices, list of strings, an optional field, a date) and returns one block of every kind.
+Enum, several choices, list of strings, an optional field, a date) and returns one block
+of every kind.
 No portal file names it: the user portal must find, draw, validate and charge it from
 its metadata alone.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 from tokenworks import blocks, hookimpl
 
 
-class Flavour(str, Enum):
+class Flavour(StrEnum):
     vanilla = "vanilla"
     pistachio = "pistachio"
     mango = "mango"
@@ -66,7 +68,7 @@ def probe_every_widget(request: ProbeInput) -> list[blocks.Block]:
     nodes = [blocks.Node(id=word, label=word.title(), group=request.size)
              for word in dict.fromkeys(request.words)]
     edges = [blocks.Edge(source=a.id, target=b.id, label="next")
-             for a, b in zip(nodes, nodes[1:], strict=False)]
+             for a, b in itertools.pairwise(nodes)]
     return [
         blocks.Markdown(text=f"**probe says** {label} ({request.flavour.value}, "
                                     f"{'/'.join(request.colours)}, {request.day})"),
@@ -96,6 +98,7 @@ def register_functions(register):
         examples=[{"label": "first"},
                   {"label": "second", "count": 5, "shout": True, "size": "large",
                    "flavour": "mango", "words": ["one", "two", "three"],
-                   "nickname": "sec", "colours": ["green", "blue"], "day": "2025-01-31", "notes": "many\nlines"}],
+                   "nickname": "sec", "colours": ["green", "blue"], "day": "2025-01-31",
+                   "notes": "many\nlines"}],
         timeout=10,
     )
