@@ -161,7 +161,9 @@ def from_widget(field: FormField, raw: Any) -> tuple[Any, str | None]:
     empty = raw is None or raw == "" or (field.widget == "lines" and not str(raw).strip())
     if empty:
         if field.nullable:
-            return None, None
+            # Left out when None is the default anyway: some models' constraints reject an
+            # explicit None (pydantic applies max_length before the None branch).
+            return (OMIT if field.has_default and field.default is None else None), None
         if field.widget in ("text", "textarea", "datetime"):
             return "", None  # cleared on purpose: the model judges an empty string
         if field.widget == "lines":
@@ -281,7 +283,9 @@ def validate(model: type[BaseModel], payload: dict[str, Any]
     """Validate with the model; problems keyed by top-level field (FORM_LEVEL if none)."""
     try:
         return model.model_validate(payload), {}
-    except ValidationError as error:
+    except (TypeError, ValueError) as error:
+        if not isinstance(error, ValidationError):  # a validator that raised the wrong error
+            return None, {FORM_LEVEL: [f"the input could not be checked: {error}"]}
         problems: dict[str, list[str]] = {}
         for item in error.errors(include_url=False):
             loc = item["loc"]

@@ -103,14 +103,9 @@ def submit(host: Host, user: str, name: str, model: BaseModel) -> Shown:
             return Shown("warning", f"This function cannot be run right now: "
                          f"{view.why_disabled()}. Nothing was charged.")
         call_id = call_id_for(name, model)
-        with st.status(f"Running {view.spec.title}…", expanded=False) as status:
-            try:
-                outcome = host.call(name, user, model, call_id=call_id)
-            except TokenworksError:
-                status.update(label="Refused", state="error")
-                raise
-            label = "Finished" if outcome.ok else f"Ended: {outcome.status}"
-            status.update(label=label, state="complete" if outcome.ok else "error")
+        with st.spinner(f"Running {view.spec.title} (at most {view.spec.timeout:g} s)…",
+                        show_time=True):
+            outcome = host.call(name, user, model, call_id=call_id)
     except TokenworksError as error:
         return refusal_message(error)
     return outcome_message(host, user, view, outcome)
