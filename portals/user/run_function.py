@@ -10,6 +10,7 @@ import streamlit as st
 
 from tokenworks.catalog import FunctionView
 from tokenworks.portals import forms, running
+from tokenworks.portals.fields import FormField, fields_of
 from tokenworks.portals.runtime import get_host
 from tokenworks.portals.userkit import CATALOG_PAGE, enabled_views, user_or_stop
 
@@ -38,7 +39,7 @@ def header(view: FunctionView) -> None:
         st.markdown(spec.description)
 
 
-def examples(name: str, fields: list[forms.FormField], view: FunctionView) -> None:
+def examples(name: str, fields: list[FormField], view: FunctionView) -> None:
     if not view.spec.examples:
         return
     st.write("Examples:")
@@ -50,7 +51,7 @@ def examples(name: str, fields: list[forms.FormField], view: FunctionView) -> No
             on_click=forms.fill, args=(name, fields, example), icon=":material/edit_note:")
 
 
-def apply_prefill(name: str, fields: list[forms.FormField]) -> None:
+def apply_prefill(name: str, fields: list[FormField]) -> None:
     prefill = st.session_state.get(running.PREFILL)
     if prefill and prefill["function"] == name:
         forms.fill(name, fields, prefill["input"])
@@ -73,7 +74,7 @@ def page() -> None:
         running.forget_pending()
         return
     header(view)
-    fields = forms.fields_of(view.spec.input_model)
+    fields = fields_of(view.spec.input_model)
     apply_prefill(name, fields)
     forms.ensure_state(name, fields)
     examples(name, fields, view)
@@ -84,6 +85,9 @@ def page() -> None:
                                           icon=":material/play_arrow:")
     st.caption(f"A run costs {view.cost} tokens, taken only if it succeeds. "
                f"Your balance: {balance} tokens.")
+    if balance < view.cost:
+        st.warning(f"Your balance ({balance}) is below this function's cost ({view.cost}): "
+                   "a run will be refused, and nothing charged.")
     last: dict = st.session_state.setdefault(running.LAST, {})
     if submitted:
         payload, problems = forms.payload_from(fields, raw)

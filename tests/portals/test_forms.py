@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from tokenworks.portals import forms
+from tokenworks.portals import fields, forms
 
 
 def _strip(value):
@@ -29,8 +29,8 @@ class Model(BaseModel):
     extra: dict[str, int] = {}
 
 
-def by_name() -> dict[str, forms.FormField]:
-    return {field.name: field for field in forms.fields_of(Model)}
+def by_name() -> dict[str, fields.FormField]:
+    return {field.name: field for field in fields.fields_of(Model)}
 
 
 def test_each_type_gets_its_widget() -> None:

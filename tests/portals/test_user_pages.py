@@ -48,8 +48,10 @@ def test_catalog_lists_enabled_functions_and_filters(portal) -> None:
 def test_disabled_function_is_absent_and_cannot_be_opened(portal) -> None:
     host = portal("good_plugin.py")
     signed_up(host, "alice")
-    host.set_function_enabled("greet", False, actor=ADMIN, reason="test")
     app = app_as("alice", "user/catalog.py")
+    assert sorted(card_titles(app)) == ["Greet", "Word frequencies"]
+    host.set_function_enabled("greet", False, actor=ADMIN, reason="test")
+    app.run()  # what the live fragment triggers when the state version moves
     assert card_titles(app) == ["Word frequencies"]
     app = open_function("alice", "greet")
     assert not [b for b in app.button if b.label.startswith("Run")]
@@ -118,6 +120,7 @@ def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
     app.button(key="tw_example:greet:0").click().run()
     run_button(app).click().run()
     assert not app.exception
+    assert any("below this function's cost" in text for text in texts(app, "warning"))
     (error,) = texts(app, "error")
     assert "Not enough tokens" in error and "Nothing was charged" in error
     assert host.store.balance("alice") == 1
