@@ -1,0 +1,227 @@
+"""The user portal's pages, driven through AppTest against a real host and store."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tokenworks.errors import FunctionDisabledError
+from tokenworks.portals import running
+
+from .conftest import app_as
+from .helpers import error_after, open_function, run_button, texts, widget
+
+ADMIN = "test:admin"
+
+
+def signed_up(host, *names: str) -> None:
+    for name in names:
+        host.add_user(name, password=f"{name}-password", actor="test")
+
+
+def card_titles(app: AppTest) -> list[str]:
+    return [text.removeprefix("#### ") for text in texts(app, "markdown")
+            if text.startswith("#### ")]
+
+
+# -- catalog ------------------------------------------------------------------------------
+
+
+def test_catalog_lists_enabled_functions_and_filters(portal) -> None:
+    host = portal("good_plugin.py")
+    signed_up(host, "alice")
+    app = app_as("alice", "user/catalog.py")
+    assert not app.exception
+    assert sorted(card_titles(app)) == ["Greet", "Word frequencies"]
+    assert any("2 tokens" in text for text in texts(app, "caption"))  # greet's cost
+    app.text_input(key="tw_catalog_search").input("GREET").run()
+    assert card_titles(app) == ["Greet"]
+    app.text_input(key="tw_catalog_search").input("counting").run()  # a tag of word freq
+    assert card_titles(app) == ["Word frequencies"]
+    app.text_input(key="tw_catalog_search").input("").run()
+    app.multiselect(key="tw_catalog_categories").select("demo").run()
+    assert card_titles(app) == ["Greet"]
+    app.text_input(key="tw_catalog_search").input("no such words").run()
+    assert card_titles(app) == []
+    assert "No function matches." in texts(app, "info")
+
+
+def test_disabled_function_is_absent_and_cannot_be_opened(portal) -> None:
+    host = portal("good_plugin.py")
+    signed_up(host, "alice")
+    app = app_as("alice", "user/catalog.py")
+    assert sorted(card_titles(app)) == ["Greet", "Word frequencies"]
+    host.set_function_enabled("greet", False, actor=ADMIN, reason="test")
+    app.run()  # what the live fragment triggers when the state version moves
+    assert card_titles(app) == ["Word frequencies"]
+    app = open_function("alice", "greet")
+    assert not [b for b in app.button if b.label.startswith("Run")]
+    assert any("greet is switched off" in text for text in texts(app, "warning"))
+    assert host.store.balance("alice") == 20
+
+
+def test_catalog_card_opens_the_function_page(portal) -> None:
+    host = portal()
+    signed_up(host, "alice")
+    app = app_as("alice", "user/catalog.py")
+    app.button(key="tw_open:word_frequencies").click().run()
+    assert not app.exception
+    assert [title.value for title in app.title] == ["Word frequencies"]
+    assert app.query_params == {"function": "word_frequencies"}
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def test_form_example_run_charges_and_renders(portal) -> None:
+    host = portal()
+    signed_up(host, "alice")
+    app = open_function("alice", "word_frequencies")
+    text = widget(app, "text_area", "Text")
+    assert text.value == ""
+    assert text.help == "The text to count."
+    top = widget(app, "number_input", "Top")
+    assert (top.value, top.min, top.max) == (15, 1, 100)
+    assert widget(app, "checkbox", "Drop Stopwords").value is True
+    assert run_button(app).label == "Run · 1 tokens"
+    app.button(key="tw_example:word_frequencies:0").click().run()
+    assert widget(app, "text_area", "Text").value.startswith("Data engineer, senior data")
+    run_button(app).click().run()
+    assert not app.exception
+    assert host.store.balance("alice") == 19
+    assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
+    assert [m.label for m in app.metric if m.label != "Balance"] == ["Words", "Counted",
+                                                                    "Distinct"]
+    assert len(app.dataframe) == 1 and app.get("vega_lite_chart")
+    assert app.get("download_button")
+    assert [call.status for call in host.store.list_calls("alice")] == ["succeeded"]
+
+
+def test_a_repeated_submission_is_charged_once(portal) -> None:
+    host = portal()
+    signed_up(host, "alice")
+    app = open_function("alice", "word_frequencies")
+    widget(app, "text_area", "Text").input("one two three four")
+    run_button(app).click().run()
+    run_button(app).click().run()  # a double-click: the same form submitted again
+    assert host.store.balance("alice") == 19
+    assert len(host.store.list_calls("alice")) == 1
+    assert "not again" in texts(app, "success")[0]
+    app.run()  # any rerun ends the submission: the next click is a new call
+    run_button(app).click().run()
+    assert host.store.balance("alice") == 18
+    assert len(host.store.list_calls("alice")) == 2
+
+
+def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
+    host = portal("good_plugin.py")
+    signed_up(host, "alice")
+    host.grant("alice", -19, actor=ADMIN, reason="leave one token")
+    app = open_function("alice", "greet")  # costs 2
+    app.button(key="tw_example:greet:0").click().run()
+    run_button(app).click().run()
+    assert not app.exception
+    assert any("below this function's cost" in text for text in texts(app, "warning"))
+    (error,) = texts(app, "error")
+    assert "Not enough tokens" in error and "Nothing was charged" in error
+    assert host.store.balance("alice") == 1
+    assert host.store.list_calls("alice") == []
+
+
+def test_validation_error_shown_at_the_field(portal) -> None:
+    host = portal("good_plugin.py")
+    signed_up(host, "alice")
+    app = open_function("alice", "greet")
+    widget(app, "text_input", "Name").input("")
+    run_button(app).click().run()
+    assert "at least 1 character" in (error_after(app, "Name") or "")
+    assert error_after(app, "Excited") is None
+    assert any("Nothing was charged" in text for text in texts(app, "error"))
+    widget(app, "text_input", "Name").input("x" * 41)
+    run_button(app).click().run()
+    assert "at most 40 characters" in (error_after(app, "Name") or "")
+    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+
+
+def test_failures_and_timeouts_say_no_tokens_were_taken(portal) -> None:
+    host = portal("meter_probe.py", builtin=())
+    signed_up(host, "alice")
+    app = open_function("alice", "probe_fail")
+    app.button(key="tw_example:probe_fail:0").click().run()
+    run_button(app).click().run()
+    (error,) = texts(app, "error")
+    assert "The function failed" in error and "No tokens were taken" in error
+    app = open_function("alice", "probe_slow")  # timeout 0.3 s
+    widget(app, "number_input", "Seconds").set_value(1.5)
+    run_button(app).click().run()
+    (error,) = texts(app, "error")
+    assert "timed out" in error and "No tokens were taken" in error
+    assert host.store.balance("alice") == 20
+
+
+def test_switched_off_at_click_time_is_refused(portal) -> None:
+    host = portal("good_plugin.py")
+    signed_up(host, "alice")
+    app = open_function("alice", "greet")
+    host.set_function_enabled("greet", False, actor=ADMIN, reason="switch off mid-visit")
+    run_button(app).click().run()  # the page re-reads the switch before it runs anything
+    assert not [b for b in app.button if b.label.startswith("Run")]
+    assert any("switched off" in text for text in texts(app, "warning"))
+    # The check inside the click handler itself, and the host's own refusal:
+    model = host.catalog.view("greet").spec.input_model(name="Ada")
+    shown = running.submit(host, "alice", "greet", model)
+    assert shown.level == "warning" and "Nothing was charged" in shown.message
+    refused = running.refusal_message(FunctionDisabledError("greet is switched off"))
+    assert "Nothing was charged" in refused.message
+    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+
+
+# -- history, tokens, about ---------------------------------------------------------------
+
+
+def test_history_reopens_a_result_and_runs_it_again(portal) -> None:
+    host = portal()
+    signed_up(host, "alice", "bob")
+    host.call("word_frequencies", "alice", {"text": "apples and pears and apples", "top": 7})
+    host.call("word_frequencies", "bob", {"text": "bob's private words"})
+    app = app_as("alice", "user/history.py")
+    assert not app.exception
+    (listing,) = app.dataframe
+    assert list(listing.value["status"]) == ["succeeded"]
+    assert list(listing.value["charged"]) == [1]
+    (call,) = host.store.list_calls("alice")
+    app.selectbox(key="tw_history_open").select(call.call_id).run()
+    assert any("charged 1 tokens" in text for text in texts(app, "caption"))
+    assert app.get("vega_lite_chart") and len(app.dataframe) == 2  # listing + the result
+    assert "apples" in list(app.dataframe[1].value["word"])
+    (again,) = [b for b in app.button if b.label == "Run again"]
+    again.click().run()
+    assert not app.exception
+    assert [title.value for title in app.title] == ["Word frequencies"]
+    assert widget(app, "text_area", "Text").value == "apples and pears and apples"
+    assert widget(app, "number_input", "Top").value == 7
+
+
+def test_tokens_page_shows_only_own_ledger(portal) -> None:
+    host = portal()
+    signed_up(host, "alice", "bob")
+    host.grant("alice", 5, actor=ADMIN, reason="alice's bonus")
+    host.grant("bob", 7, actor=ADMIN, reason="bob's bonus")
+    app = app_as("alice", "user/tokens.py")
+    assert not app.exception
+    assert any(m.value == "25 tokens" for m in app.metric)
+    (ledger,) = app.dataframe
+    reasons = list(ledger.value["reason"])
+    assert "alice's bonus" in reasons and "bob's bonus" not in reasons
+    assert ledger.value["balance after"].iloc[0] == 25
+
+
+def test_about_shows_plugin_attribution(portal) -> None:
+    host = portal(builtin=("text_tools", "job_titles"))
+    signed_up(host, "alice")
+    app = app_as("alice", "user/about.py")
+    assert not app.exception
+    credited = {r.name for r in host.discovery.plugins if r.attribution}
+    assert credited == {"job_titles"}
+    assert any("Job-title data" in text for text in texts(app, "markdown"))
+    assert any("Plugin job_titles" in text for text in texts(app, "caption"))
+    assert not any("Plugin text_tools" in text for text in texts(app, "caption"))
