@@ -186,6 +186,11 @@ def _validate_input(view: FunctionView, payload: dict[str, Any] | BaseModel) -> 
         return model_class.model_validate(payload)
     except ValidationError as error:
         raise InvalidInputError(view.spec.name, describe_validation_error(error)) from None
+    except (TypeError, ValueError, AssertionError) as error:
+        # A plugin's model can raise outside pydantic's error wrapping (a constraint pydantic
+        # cannot apply, say): still the caller's input refused, never a crash or a charge.
+        log.warning("input model of %s raised %s", view.spec.name, type(error).__name__)
+        raise InvalidInputError(view.spec.name, [("(input)", str(error))]) from None
 
 
 def _outcome(record: CallRecord, replayed: bool) -> CallOutcome:

@@ -317,3 +317,12 @@ def test_unknown_code_says_so(host: Host) -> None:
 def test_title_with_emoji_and_noise_still_resolves(host: Host) -> None:
     outcome = call(host, "analyze_job_title", title="🚀 Senior Data Scientist (Remote) 🚀")
     assert metric(outcome, "Occupation") == "15-2051.00"
+
+
+def test_an_explicit_null_context_means_no_context(host: Host) -> None:
+    # JSON clients send null for "not given"; it once crashed validation with a TypeError.
+    outcome = host.call("get_career_pathways", USER, {"title": "Registered Nurse",
+                                                      "context": None})
+    assert outcome.ok
+    too_long = refused(host, "analyze_job_title", {"title": "Nurse", "context": "x" * 5000})
+    assert [field for field, _ in too_long.problems] == ["context"]

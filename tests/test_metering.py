@@ -469,3 +469,14 @@ def test_calls_that_hang_past_their_timeout_do_not_starve_later_calls(make_host)
     assert outcome.ok and time.perf_counter() - started < 1.0
     assert host.store.balance("ann") == 17
     assert_books(host)
+
+
+def test_an_input_model_raising_outside_pydantic_is_refused_uncharged(make_host):
+    host = make_host("raising_model.py")
+    host.add_user("ann", password="ann-password", actor="test")
+    host.grant("ann", 5, actor="test", reason="test")
+    with pytest.raises(InvalidInputError) as refused:
+        host.call("picky", "ann", {"text": "boom"})
+    assert refused.value.problems == [("(input)", "cannot compare that")]
+    assert host.store.balance("ann") == 5 and host.store.list_calls("ann") == []
+    assert host.call("picky", "ann", {"text": "fine"}).ok

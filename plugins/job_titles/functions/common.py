@@ -67,9 +67,11 @@ JobTitle = Annotated[
                       f"{MAX_TITLE} characters), or an O*NET code such as 15-2051.00."),
 ]
 Context = Annotated[
-    str | None,
+    # The length bound sits on the str alone: on the union pydantic would apply it to None
+    # too and raise a TypeError instead of accepting an explicit null.
+    Annotated[str, Field(max_length=MAX_CONTEXT)] | None,
     BeforeValidator(_clean_context),
-    Field(default=None, max_length=MAX_CONTEXT,
+    Field(default=None,
           description="Optional industry or free text (e.g. 'hospital', 'fintech startup') "
                       "used to re-rank occupations when a title is ambiguous."),
 ]
