@@ -17,7 +17,7 @@ from . import sessions
 from .runtime import get_host
 
 OPEN_PREFIXES = ("/_stcore", "/static", "/media", "/app/static", "/component", "/signin",
-                 "/signup", "/signout", "/health", "/api", "/favicon")
+                 "/signup", "/signout", "/health", "/state", "/api", "/favicon")
 
 
 class SignInGate:

@@ -1,8 +1,12 @@
 """Keep an open session current without a reload.
 
-A small fragment reruns every second: it shows the balance and, when the store's state
-version has moved (a toggle, a cost, a grant, a role), reruns the whole page so catalogs,
-costs and forms reflect it. Reading the version is a memory read in the host.
+The browser asks /state for the store's state version once a second (a memory read in the
+host) and only when it has moved (a toggle, a cost, a grant, a role) does it make
+Streamlit rerun the page, so catalogs, costs, forms and the balance reflect the change.
+
+Why not a ``st.fragment(run_every=1)``: a timed fragment rerun coinciding with a click was
+seen to swallow the click's rerun (a form submitted but its result not shown, or an
+example button's values lost). Here nothing runs on the server until something changed.
 """
 
 from __future__ import annotations
@@ -11,16 +15,39 @@ import streamlit as st
 
 from .runtime import get_host
 
-SEEN_VERSION = "tw_seen_version"
-POLL_SECONDS = 1.0
+POLL_MS = 1000
+
+_WATCH_JS = """
+export default function (component) {
+    const { data, setTriggerValue } = component;
+    let seen = data.version;
+    let stopped = false;
+    let timer = null;
+    async function poll() {
+        if (stopped) return;
+        try {
+            const answer = await fetch("/state", { cache: "no-store" });
+            if (answer.ok) {
+                const state = await answer.json();
+                if (state.version !== seen) {
+                    seen = state.version;
+                    setTriggerValue("changed", state.version);
+                }
+            }
+        } catch (error) {
+            // The server restarting or the network blinking: try again next time.
+        }
+        timer = setTimeout(poll, data.interval_ms);
+    }
+    timer = setTimeout(poll, data.interval_ms);
+    return () => { stopped = true; clearTimeout(timer); };
+}
+"""
+
+_watcher = st.components.v2.component("tokenworks_state_watcher", js=_WATCH_JS)
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def balance_and_changes(user: str) -> None:
-    host = get_host()
-    version = host.store.state_version()
-    seen = st.session_state.get(SEEN_VERSION)
-    st.session_state[SEEN_VERSION] = version
-    if seen is not None and seen != version:
-        st.rerun(scope="app")
-    st.metric("Balance", f"{host.store.balance(user)} tokens")
+def watch_state() -> None:
+    """Mount the watcher; a change it reports reruns the app (Streamlit's trigger)."""
+    _watcher(data={"version": get_host().store.state_version(), "interval_ms": POLL_MS},
+             key="tw_state_watcher", on_changed_change=lambda: None)

@@ -51,11 +51,14 @@ def signed_out() -> None:
         st.link_button("Create an account", "/signup")
 
 
-def sidebar(user: User) -> None:
+def sidebar(user: User) -> st.delta_generator.DeltaGenerator:
+    """The shared sidebar; returns the slot the balance goes in once the page has run."""
     with st.sidebar:
         st.markdown(f"**{user.name}**" + (" · admin" if user.role == "admin" else ""))
-        live.balance_and_changes(user.name)
+        balance = st.empty()
         st.link_button("Sign out", "/signout", width="stretch")
+        live.watch_state()
+    return balance
 
 
 def run() -> None:
@@ -69,5 +72,7 @@ def run() -> None:
     if user.role == "admin":
         pages["Admin"] = admin_pages()
     navigation = st.navigation(pages)
-    sidebar(user)
+    balance = sidebar(user)
     navigation.run()
+    # Filled after the page ran, so a call it just made is already in the balance.
+    balance.metric("Balance", f"{get_host().store.balance(user.name)} tokens")

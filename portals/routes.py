@@ -162,9 +162,16 @@ async def health(request: Request) -> Response:
                          "state_version": version}, status_code=200 if ready else 503)
 
 
+async def state(request: Request) -> Response:
+    """The state version the open pages poll (portals/live.py): a number, nothing more."""
+    return JSONResponse({"version": get_host().store.state_version()},
+                        headers={"cache-control": "no-store"})
+
+
 ROUTES = [
     Route("/signin", signin, methods=["GET", "POST"]),
     Route("/signup", signup, methods=["GET", "POST"]),
     Route("/signout", signout, methods=["GET", "POST"]),
     Route("/health", health, methods=["GET"]),
+    Route("/state", state, methods=["GET"]),
 ]
