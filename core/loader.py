@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import __version__, hookspecs
 from .config import RegistryConfig
 from .errors import InvalidSpecError, PluginError, describe_validation_error
+from .plugin_settings import SECTION, resolve_settings
 from .spec import Function, FunctionSpec, infer_input_model
 
 log = logging.getLogger("tokenworks.plugins")
@@ -73,6 +74,8 @@ class Discovery:
     functions: dict[str, Function]
     manager: pluggy.PluginManager
     warnings: list[str] = field(default_factory=list)
+    # Each loaded plugin's validated settings (only plugins that declare a model).
+    settings: dict[str, BaseModel] = field(default_factory=dict)
     _by_name: dict[str, PluginRecord] = field(default_factory=dict, repr=False)
 
     def plugin(self, name: str) -> PluginRecord | None:
@@ -100,11 +103,20 @@ def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
                 f"from {taken.origin}"
             ), strict)
         else:
-            _load_one(candidate, record, discovery, strict)
+            _load_one(candidate, record, discovery, strict,
+                      config.plugin_settings.get(candidate.name))
         discovery.add(record)
     for name in config.functions:
         if name not in discovery.functions:
             discovery.warnings.append(f"registry.toml overrides unknown function {name!r}")
+    for name in config.plugin_settings:
+        record = discovery.plugin(name)
+        if record is None:
+            discovery.warnings.append(f"registry.toml has [{SECTION}.{name}] but no plugin "
+                                      f"is named {name!r}")
+        elif record.status == "loaded" and name not in discovery.settings:
+            discovery.warnings.append(f"registry.toml has [{SECTION}.{name}] but plugin "
+                                      f"{name} declares no settings_model()")
     for warning in discovery.warnings:
         log.warning(warning)
     return discovery
@@ -118,17 +130,23 @@ def _refusal(name: str, allow: list[str], block: list[str]) -> str | None:
     return None
 
 
-def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool):
+def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool,
+              settings_section: dict[str, Any] | None = None):
     manager = discovery.manager
     started = time.perf_counter()
     plugin = None
+    settings = None
     try:
         plugin = candidate.load()
         if candidate.source == "folder" and isinstance(getattr(plugin, "__version__", None), str):
             candidate.version = record.version = plugin.__version__
         _check_hook_names(plugin)
         manager.register(plugin, name=candidate.name)
-        functions = _collect_functions(manager, plugin, candidate)
+        # Settings first: register_functions may build its functions around them.
+        model = _call_hook(manager, plugin, "settings_model")
+        if model is not None:
+            settings = resolve_settings(candidate.name, model, settings_section)
+        functions = _collect_functions(manager, plugin, candidate, settings)
         _check_names_free(functions, discovery)
         record.attribution = _call_hook(manager, plugin, "attribution")
     except Exception as error:  # a plugin may fail in any way; that is the point
@@ -138,6 +156,8 @@ def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, 
     else:
         for function in functions:
             discovery.functions[function.spec.name] = function
+        if settings is not None:
+            discovery.settings[candidate.name] = settings
         record.functions = [f.spec.name for f in functions]
     finally:
         record.load_ms = (time.perf_counter() - started) * 1000
@@ -205,14 +225,15 @@ def call_each(
 
 
 def _collect_functions(
-    manager: pluggy.PluginManager, plugin: Any, candidate: Candidate
+    manager: pluggy.PluginManager, plugin: Any, candidate: Candidate,
+    settings: BaseModel | None = None,
 ) -> list[Function]:
     functions: list[Function] = []
 
     def register(func: Callable[..., Any], /, **fields: Any) -> None:
         functions.append(_build_function(func, fields, candidate))
 
-    _call_hook(manager, plugin, "register_functions", register=register)
+    _call_hook(manager, plugin, "register_functions", register=register, settings=settings)
     return functions
 
 
