@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +34,8 @@ from .spec import Function, FunctionSpec, infer_input_model
 
 log = logging.getLogger("tokenworks.plugins")
 
-Source = Literal["builtin", "entry_point", "folder"]
+# "module": a plugin object handed to discover() directly (tokenworks.testing, the checker).
+Source = Literal["builtin", "entry_point", "folder", "module"]
 Status = Literal["loaded", "failed", "blocked"]
 ENTRY_POINT_GROUP = "tokenworks"
 BUILTIN_PACKAGE = "tokenworks.plugins"
@@ -86,12 +87,15 @@ class Discovery:
         self._by_name.setdefault(record.name, record)  # the first one keeps the name
 
 
-def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
+def discover(
+    config: RegistryConfig, strict: bool = False, extra: Iterable[Candidate] = ()
+) -> Discovery:
+    """Load every plugin the config names, then the `extra` candidates (see module_candidate)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     discovery = Discovery(plugins=[], functions={}, manager=manager)
     settings = config.plugins
-    for candidate in _candidates(config):
+    for candidate in (*_candidates(config), *extra):
         record = PluginRecord(candidate.name, candidate.source, candidate.origin, candidate.version)
         refusal = _refusal(candidate.name, settings.allow, settings.block)
         taken = discovery.plugin(candidate.name)
@@ -310,6 +314,25 @@ def _entry_point_candidates() -> Iterator[Candidate]:
             version=dist.version if dist else "unknown",
             load=entry_point.load,
         )
+
+
+def module_candidate(plugin: Any, name: str | None = None) -> Candidate:
+    """A candidate for a plugin object already in hand (a module, usually): for tests and
+    the contract checker, which load one plugin without installing it anywhere."""
+    module_name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    name = name or module_name.rsplit(".", 1)[-1]
+    version = getattr(plugin, "__version__", None)
+    return Candidate(name=name, source="module", origin=module_name,
+                     version=version if isinstance(version, str) else "local",
+                     load=lambda: plugin)
+
+
+def file_candidate(path: Path) -> Candidate:
+    """A candidate for a plugin file or package folder, loaded as the local folder does."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_candidate(path.name, path / "__init__.py", [str(path)])
+    return _folder_candidate(path.stem, path, None)
 
 
 def _folder_candidates(folder: Path) -> Iterator[Candidate]:
