@@ -6,26 +6,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from conftest import TEST_PLUGINS
 from pydantic import BaseModel, Field
 
 from tokenworks.errors import ConfigError, PluginError
 from tokenworks.host import Host
 from tokenworks.plugin_settings import env_name, resolve_settings
+from tokenworks.testing import call, registered
 
 SECTION = "[plugin_settings.settings_plugin]\n"
+PLUGIN = TEST_PLUGINS / "settings_plugin.py"
 
 
 def salute(host: Host) -> tuple[str, dict]:
-    host.add_user("ann", password="correct horse", actor="test")
-    host.grant("ann", 1, actor="test", reason="one call")
-    outcome = host.call("salute", "ann", {"name": "Ann"})
-    assert outcome.ok, outcome.error
-    markdown, data = outcome.blocks
+    markdown, data = call(host, "salute", {"name": "Ann"}).blocks
     return markdown.text, data.data  # type: ignore[union-attr]
 
 
 def test_hook_settings_model_validated_settings_reach_the_function(
         make_host: Callable[..., Host]) -> None:
+    # Through a real registry.toml file, as an admin would configure it.
     host = make_host("settings_plugin.py", registry=SECTION + 'greeting = "Hi"\nrepeat = 2\n'
                      'api_key = "sk-from-file"\n')
     assert host.discovery.plugin("settings_plugin").status == "loaded"
@@ -33,13 +33,12 @@ def test_hook_settings_model_validated_settings_reach_the_function(
     assert host.discovery.settings["settings_plugin"].repeat == 2
 
 
-def test_environment_sets_and_overrides_fields(make_host: Callable[..., Host],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_sets_and_overrides_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENWORKS_SETTINGS_PLUGIN_API_KEY", "ek-secret-from-env")
     monkeypatch.setenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT", "3")  # a string, validated to 3
-    host = make_host("settings_plugin.py", registry=SECTION + "repeat = 1\n")
-    assert salute(host) == ("Hello, Ann. Hello, Ann. Hello, Ann.",
-                            {"key_length": 18, "key_prefix": "ek"})
+    with registered(PLUGIN, settings={"repeat": 1}) as host:
+        assert salute(host) == ("Hello, Ann. Hello, Ann. Hello, Ann.",
+                                {"key_length": 18, "key_prefix": "ek"})
 
 
 def test_missing_required_setting_fails_the_plugin_naming_plugin_and_key(
