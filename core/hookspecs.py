@@ -2,7 +2,8 @@
 
 A plugin is a module (or any object) with functions marked ``@hookimpl`` whose names match
 the hooks below. Every hook is optional. Each one is documented here and in
-docs/plugin-hooks.md; a test fails when a hook lacks either.
+docs/hooks.md; a test fails when a hook lacks either, or has no test of its own
+(a ``test_hook_<name>`` test and an implementation in tests/plugins/).
 """
 
 from __future__ import annotations
