@@ -5,10 +5,16 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test unit lint bench clean
 
-$(BIN)/tokenworks: pyproject.toml
+# The external example plugins in examples/ are not part of the product's install, but
+# the tests prove they install with pip and are found through their entry points. They
+# build with the setuptools the test extras bring (--no-build-isolation: no download).
+EXAMPLES := $(wildcard examples/*/pyproject.toml)
+
+$(BIN)/tokenworks: pyproject.toml $(EXAMPLES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(foreach project,$(EXAMPLES),$(BIN)/pip install --quiet --no-build-isolation -e $(dir $(project)) &&) true
 	touch $@
 
 install: $(BIN)/tokenworks
@@ -29,6 +35,7 @@ lint: install
 # Everything CI runs: lint, then the whole suite (unit, concurrency, crash).
 test: lint
 	$(BIN)/pytest -q
+	$(foreach project,$(EXAMPLES),(cd $(dir $(project)) && $(abspath $(BIN))/pytest -q -p no:cacheprovider) &&) true
 
 # The fast part, for the edit-test loop.
 unit: install

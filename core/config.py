@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
@@ -64,6 +65,9 @@ class RegistryConfig(_Section):
     users: UserSettings = Field(default_factory=UserSettings)
     invocation: InvocationSettings = Field(default_factory=InvocationSettings)
     functions: dict[str, FunctionOverride] = Field(default_factory=dict)
+    # [plugin_settings.NAME]: kept raw here because only the plugin knows its model; the
+    # loader validates each section against the plugin's settings_model() at start.
+    plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -2,7 +2,8 @@
 
 A plugin is a module (or any object) with functions marked ``@hookimpl`` whose names match
 the hooks below. Every hook is optional. Each one is documented here and in
-docs/plugin-hooks.md; a test fails when a hook lacks either.
+docs/hooks.md; a test fails when a hook lacks either, or has no test of its own
+(a ``test_hook_<name>`` test and an implementation in tests/plugins/).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+    from pydantic import BaseModel
 
 PROJECT = "tokenworks"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -26,7 +28,7 @@ class RegisterFunction(Protocol):
 
 
 @hookspec
-def register_functions(register: RegisterFunction) -> None:
+def register_functions(register: RegisterFunction, settings: BaseModel | None) -> None:
     """Register the plugin's functions by calling ``register(func, **spec)`` once per function.
 
     ``func`` takes one argument, an instance of the function's pydantic input model, and
@@ -35,6 +37,23 @@ def register_functions(register: RegisterFunction) -> None:
     ``examples`` are required; ``name`` defaults to the function's ``__name__``,
     ``input_model`` to the annotation of its first parameter and ``description`` to its
     docstring. ``plugin`` and ``plugin_version`` are filled in by the host.
+
+    ``settings`` is the plugin's validated settings (an instance of the model its
+    :func:`settings_model` returns), or None when it declares none; ask for it only if
+    you need it (pluggy passes just the arguments an implementation names).
+    """
+
+
+@hookspec
+def settings_model() -> type[BaseModel] | None:
+    """Return the pydantic model class of the plugin's settings, or None.
+
+    The host validates the plugin's ``[plugin_settings.NAME]`` section of registry.toml
+    against it at start (NAME is the plugin's name); an environment variable
+    ``TOKENWORKS_<NAME>_<FIELD>`` sets or overrides a field, so secrets need not be in the
+    file. Unknown keys, wrong types and missing required fields fail the plugin with an
+    error naming the plugin and the key. The validated instance is passed to
+    :func:`register_functions` as ``settings``.
     """
 
 

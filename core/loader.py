@@ -18,22 +18,24 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import __version__, hookspecs
 from .config import RegistryConfig
 from .errors import InvalidSpecError, PluginError, describe_validation_error
+from .plugin_settings import SECTION, resolve_settings
 from .spec import Function, FunctionSpec, infer_input_model
 
 log = logging.getLogger("tokenworks.plugins")
 
-Source = Literal["builtin", "entry_point", "folder"]
+# "module": a plugin object handed to discover() directly (tokenworks.testing, the checker).
+Source = Literal["builtin", "entry_point", "folder", "module"]
 Status = Literal["loaded", "failed", "blocked"]
 ENTRY_POINT_GROUP = "tokenworks"
 BUILTIN_PACKAGE = "tokenworks.plugins"
@@ -73,6 +75,8 @@ class Discovery:
     functions: dict[str, Function]
     manager: pluggy.PluginManager
     warnings: list[str] = field(default_factory=list)
+    # Each loaded plugin's validated settings (only plugins that declare a model).
+    settings: dict[str, BaseModel] = field(default_factory=dict)
     _by_name: dict[str, PluginRecord] = field(default_factory=dict, repr=False)
 
     def plugin(self, name: str) -> PluginRecord | None:
@@ -83,12 +87,15 @@ class Discovery:
         self._by_name.setdefault(record.name, record)  # the first one keeps the name
 
 
-def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
+def discover(
+    config: RegistryConfig, strict: bool = False, extra: Iterable[Candidate] = ()
+) -> Discovery:
+    """Load every plugin the config names, then the `extra` candidates (see module_candidate)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     discovery = Discovery(plugins=[], functions={}, manager=manager)
     settings = config.plugins
-    for candidate in _candidates(config):
+    for candidate in (*_candidates(config), *extra):
         record = PluginRecord(candidate.name, candidate.source, candidate.origin, candidate.version)
         refusal = _refusal(candidate.name, settings.allow, settings.block)
         taken = discovery.plugin(candidate.name)
@@ -100,11 +107,20 @@ def discover(config: RegistryConfig, strict: bool = False) -> Discovery:
                 f"from {taken.origin}"
             ), strict)
         else:
-            _load_one(candidate, record, discovery, strict)
+            _load_one(candidate, record, discovery, strict,
+                      config.plugin_settings.get(candidate.name))
         discovery.add(record)
     for name in config.functions:
         if name not in discovery.functions:
             discovery.warnings.append(f"registry.toml overrides unknown function {name!r}")
+    for name in config.plugin_settings:
+        record = discovery.plugin(name)
+        if record is None:
+            discovery.warnings.append(f"registry.toml has [{SECTION}.{name}] but no plugin "
+                                      f"is named {name!r}")
+        elif record.status == "loaded" and name not in discovery.settings:
+            discovery.warnings.append(f"registry.toml has [{SECTION}.{name}] but plugin "
+                                      f"{name} declares no settings_model()")
     for warning in discovery.warnings:
         log.warning(warning)
     return discovery
@@ -118,17 +134,23 @@ def _refusal(name: str, allow: list[str], block: list[str]) -> str | None:
     return None
 
 
-def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool):
+def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool,
+              settings_section: dict[str, Any] | None = None):
     manager = discovery.manager
     started = time.perf_counter()
     plugin = None
+    settings = None
     try:
         plugin = candidate.load()
         if candidate.source == "folder" and isinstance(getattr(plugin, "__version__", None), str):
             candidate.version = record.version = plugin.__version__
         _check_hook_names(plugin)
         manager.register(plugin, name=candidate.name)
-        functions = _collect_functions(manager, plugin, candidate)
+        # Settings first: register_functions may build its functions around them.
+        model = _call_hook(manager, plugin, "settings_model")
+        if model is not None:
+            settings = resolve_settings(candidate.name, model, settings_section)
+        functions = _collect_functions(manager, plugin, candidate, settings)
         _check_names_free(functions, discovery)
         record.attribution = _call_hook(manager, plugin, "attribution")
     except Exception as error:  # a plugin may fail in any way; that is the point
@@ -138,6 +160,8 @@ def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, 
     else:
         for function in functions:
             discovery.functions[function.spec.name] = function
+        if settings is not None:
+            discovery.settings[candidate.name] = settings
         record.functions = [f.spec.name for f in functions]
     finally:
         record.load_ms = (time.perf_counter() - started) * 1000
@@ -205,14 +229,15 @@ def call_each(
 
 
 def _collect_functions(
-    manager: pluggy.PluginManager, plugin: Any, candidate: Candidate
+    manager: pluggy.PluginManager, plugin: Any, candidate: Candidate,
+    settings: BaseModel | None = None,
 ) -> list[Function]:
     functions: list[Function] = []
 
     def register(func: Callable[..., Any], /, **fields: Any) -> None:
         functions.append(_build_function(func, fields, candidate))
 
-    _call_hook(manager, plugin, "register_functions", register=register)
+    _call_hook(manager, plugin, "register_functions", register=register, settings=settings)
     return functions
 
 
@@ -289,6 +314,25 @@ def _entry_point_candidates() -> Iterator[Candidate]:
             version=dist.version if dist else "unknown",
             load=entry_point.load,
         )
+
+
+def module_candidate(plugin: Any, name: str | None = None) -> Candidate:
+    """A candidate for a plugin object already in hand (a module, usually): for tests and
+    the contract checker, which load one plugin without installing it anywhere."""
+    module_name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    name = name or module_name.rsplit(".", 1)[-1]
+    version = getattr(plugin, "__version__", None)
+    return Candidate(name=name, source="module", origin=module_name,
+                     version=version if isinstance(version, str) else "local",
+                     load=lambda: plugin)
+
+
+def file_candidate(path: Path) -> Candidate:
+    """A candidate for a plugin file or package folder, loaded as the local folder does."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_candidate(path.name, path / "__init__.py", [str(path)])
+    return _folder_candidate(path.stem, path, None)
 
 
 def _folder_candidates(folder: Path) -> Iterator[Candidate]:

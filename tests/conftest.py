@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +22,13 @@ def write_registry(directory: Path, body: str = "") -> Path:
     path = directory / "registry.toml"
     path.write_text(body if "[store]" in body else '[store]\npath = "store.duckdb"\n' + body)
     return path
+
+
+def installed_plugins() -> set[str]:
+    """Plugins installed in this environment (the `tokenworks` entry-point group), e.g.
+    the packages under examples/ that CI installs: registries with entry_points = true
+    load them next to the ones a test names."""
+    return {entry.name for entry in importlib.metadata.entry_points(group="tokenworks")}
 
 
 def plugin_folder(directory: Path, *names: str) -> Path:

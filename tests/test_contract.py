@@ -10,11 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import TEST_PLUGINS
 from pydantic import BaseModel, Field, ValidationError
 
 from tokenworks import FunctionSpec
 from tokenworks.host import Host
 from tokenworks.spec import infer_input_model
+from tokenworks.testing import call, registered
 
 
 @pytest.fixture(autouse=True)
@@ -235,9 +237,8 @@ def test_function_without_inferable_model_rejected(make_host: Callable[..., Host
     assert "no input_model given" in (record.error or "")
 
 
-def test_registered_function_runs_with_a_validated_model(make_host: Callable[..., Host]):
-    host = make_host("package_plugin")
-    host.add_user("ann", password="correct horse", actor="test")
-    outcome = host.call("shout_text", "ann", {"text": "quiet please"})
-    assert outcome.ok, outcome.error
-    assert [b.text for b in outcome.blocks] == ["QUIET PLEASE!"]  # type: ignore[union-attr]
+def test_registered_function_runs_with_a_validated_model() -> None:
+    with registered(TEST_PLUGINS / "package_plugin") as host:
+        result = call(host, "shout_text", {"text": "quiet please"})
+    assert [b.text for b in result.blocks] == ["QUIET PLEASE!"]  # type: ignore[union-attr]
+    assert result.charged == 0  # package_plugin's function is free

@@ -406,7 +406,8 @@ def test_plugin_name_taken_by_an_earlier_source(installed: Callable[..., str],
     root = tmp_path / "reg"
     plugin_folder(root, "good_plugin.py")
     discovery = discover(load_registry(write_registry(root, "[plugins]\nentry_points = true\n")))
-    installed_record, folder_record = discovery.plugins
+    # Filtered by name: plugins installed in the venv (examples/) load here too.
+    installed_record, folder_record = [r for r in discovery.plugins if r.name == "good_plugin"]
     assert (installed_record.source, installed_record.status) == ("entry_point", "loaded")
     assert (folder_record.source, folder_record.status) == ("folder", "failed")
     assert "plugin name 'good_plugin' is already used by the entry_point plugin" in (

@@ -1,0 +1,68 @@
+"""Plugin settings: a plugin's [plugin_settings.NAME] section, checked against its model.
+
+A plugin declares a pydantic model through the ``settings_model`` hook. At start the
+loader validates the plugin's section of registry.toml against it, so a typo or a wrong
+type stops that plugin with an error naming the plugin and the key, never at the first
+call. Secrets stay out of the file: ``TOKENWORKS_<PLUGIN>_<FIELD>`` in the environment
+sets (and overrides) a field. pydantic-settings would do this too, but for one prefix
+and flat fields a dozen lines are clearer than a dependency.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+ENV_PREFIX = "TOKENWORKS_"
+SECTION = "plugin_settings"
+
+
+def env_name(plugin: str, field: str) -> str:
+    """The environment variable that sets one field, e.g. TOKENWORKS_WEATHER_API_KEY."""
+    return ENV_PREFIX + re.sub(r"[^A-Za-z0-9]+", "_", f"{plugin}_{field}").upper()
+
+
+def resolve_settings(
+    plugin: str, model: Any, section: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None = None,
+) -> BaseModel:
+    """Validate a plugin's settings: environment over registry.toml over the defaults.
+
+    Raises ConfigError naming the plugin, the key and where its value came from.
+    """
+    where = f"registry.toml [{SECTION}.{plugin}]"
+    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+        raise ConfigError(f"plugin {plugin}: settings_model() must return a pydantic "
+                          f"model class, not {model!r}")
+    values = dict(section or {})
+    unknown = sorted(set(values) - set(model.model_fields))
+    if unknown:
+        known = ", ".join(model.model_fields) or "none"
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (plugin {plugin} takes: {known})")
+    environ = os.environ if environ is None else environ
+    from_env: dict[str, str] = {}
+    for field in model.model_fields:
+        variable = env_name(plugin, field)
+        if variable in environ:
+            values[field] = environ[variable]
+            from_env[field] = variable
+    try:
+        # Lax validation on purpose: environment values are strings ("30" -> 30).
+        return model.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(section)"
+        source = from_env.get(str(first["loc"][0])) if first["loc"] else None
+        origin = f" (from ${source})" if source else ""
+        hint = ""
+        if first["type"] == "missing":
+            hint = f"; set it there or in ${env_name(plugin, key)}"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ConfigError(f"{where}: {key}{origin}: {first['msg']}{hint}{more}") from None

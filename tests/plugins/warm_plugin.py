@@ -1,0 +1,34 @@
+"""Warm plugin: implements warm(), counting the warm-ups, and fails its warm-up on demand.
+
+``FAIL_WARM`` set to True makes warm() raise, as a plugin whose data is missing would.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from tokenworks import blocks, hookimpl
+
+WARMED = {"count": 0}
+FAIL_WARM = {"on": False}
+
+
+class Nothing(BaseModel):
+    pass
+
+
+def warmed(request: Nothing) -> list[blocks.Block]:
+    """Say how often warm() ran."""
+    return [blocks.Json(data=WARMED)]
+
+
+@hookimpl
+def warm():
+    if FAIL_WARM["on"]:
+        raise FileNotFoundError("warm_plugin's data file is missing")
+    WARMED["count"] += 1
+
+
+@hookimpl
+def register_functions(register):
+    register(warmed, title="Warmed", cost=0, returns=["json"], examples=[{}])
