@@ -31,13 +31,13 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     hosts: list[Host] = []
 
     def configure(*plugins: str, builtin: tuple[str, ...] = ("text_tools",),
-                  registry: str = "") -> Host:
+                  registry: str = "", entry_points: bool = False) -> Host:
         plugin_folder(tmp_path, *plugins)
         listed = ", ".join(f'"{name}"' for name in builtin)
         path = write_registry(
             tmp_path,
             f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{listed}]\n'
-            f'folder = "local_plugins"\nentry_points = false\n'
+            f'folder = "local_plugins"\nentry_points = {str(entry_points).lower()}\n'
             f'[users]\nstarting_grant = 20\n{registry}')
         monkeypatch.setenv("TOKENWORKS_REGISTRY", str(path))
         monkeypatch.delenv("TOKENWORKS_STORE", raising=False)

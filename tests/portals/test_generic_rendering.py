@@ -113,3 +113,14 @@ def test_unknown_or_broken_blocks_fall_back_to_json() -> None:
     assert "still here" in [m.value for m in app.markdown]
     assert render.RENDERERS.keys() == {"markdown", "metrics", "table", "image", "chart",
                                        "graph", "json"}
+
+
+def test_probe_appears_in_the_admin_list_and_its_switch_works(probe_host) -> None:
+    app = app_as("admin", "admin/plugins.py")
+    plugins = app.dataframe[0].value.set_index("plugin")
+    assert plugins.loc["portal_probe", "status"] == "loaded"
+    functions = app.dataframe[1].value.set_index("function")
+    assert functions.loc[PROBE, "cost"] == 4 and bool(functions.loc[PROBE, "enabled"])
+    probe_host.set_function_enabled(PROBE, False, actor="portal:admin", reason="test")
+    catalog = app_as("alice", "user/catalog.py")
+    assert "#### Probe: every widget" not in texts(catalog, "markdown")
