@@ -39,13 +39,15 @@ class Server:
                 self.process.wait(5)
 
 
-def start_server(directory: Path, builtin: str = '"text_tools", "job_titles"') -> Server:
+def start_server(directory: Path, builtin: str = '"text_tools", "job_titles"',
+                 grant: int = 20) -> Server:
     """`tokenworks serve` on a free loopback port over a fresh store; waits for /health."""
     directory.mkdir(parents=True, exist_ok=True)
     registry = directory / "registry.toml"
     registry.write_text(
         f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{builtin}]\n'
-        'folder = "local_plugins"\nentry_points = false\n[users]\nstarting_grant = 20\n')
+        'folder = "local_plugins"\nentry_points = false\n'
+        f'[users]\nstarting_grant = {grant}\n')
     port = free_port()
     log = directory / "server.log"
     env = dict(os.environ, TOKENWORKS_ADMIN_PASSWORD=ADMIN_PASSWORD)
