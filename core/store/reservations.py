@@ -19,8 +19,8 @@ What the book must guarantee instead of the durable debit:
   waits for the first outcome instead of running the function again.
 
 The durable balances the book knows are those of committed transactions: the store reports
-every commit's balances (absolute values, read back by the commit's own statements) and
-settled reservations in ONE step (``committed``), so `available` never counts a capture
+every commit's balances (absolute values, as its statements wrote them) and the
+reservations it wrote in ONE step (``committed``), so `available` never counts a capture
 twice or misses one. Users never seen are read from the store once.
 """
 
