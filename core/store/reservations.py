@@ -44,7 +44,7 @@ class Reservation:
     call: NewCall | None = None  # None for a take-back
     started_at: datetime = field(default_factory=utcnow)
     settling: bool = False  # claimed by finish_call or the sweep: settled once only
-    done: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False  # written or cancelled: its tokens are no longer held
 
 
 class ReservationBook:
@@ -141,8 +141,8 @@ class ReservationBook:
             self._drop(reservation)
 
     def _drop(self, reservation: Reservation) -> None:
-        if reservation.done.is_set():
-            return  # dropped already
+        if reservation.dropped:
+            return  # written, then cancelled by a finally: once is enough
         left = self._held.get(reservation.user, 0) - reservation.amount
         if left:
             self._held[reservation.user] = left
@@ -150,7 +150,7 @@ class ReservationBook:
             self._held.pop(reservation.user, None)
         if reservation.call is not None:
             del self._calls[reservation.call.call_id]
-        reservation.done.set()
+        reservation.dropped = True
 
     def forget_balances(self, users: Iterable[str]) -> None:
         """Read these balances afresh next time (after a write found them changed)."""
