@@ -6,14 +6,17 @@ folder, opens a Host on a real DuckDB file in the same temp dir, and measures:
 - latency of Host.call on one thread (p50/p99 over --calls calls, after a warm-up);
 - metered calls/s with --threads threads (each thread its own user, --calls-per-thread each);
 - where the time goes: begin_call, finish_call, the catalog's state-version read and the run
-  in the worker pool, timed on a separate pass so the timers do not skew the figures above;
+  in the worker pool, timed on a separate pass so the timers do not skew the figures above.
+  With the store's default holds in memory, begin_call is the in-memory reservation and
+  finish_call writes the whole call in one transaction; with --holds durable (the path of
+  stores with several writer processes) each is a transaction of its own;
 - the floor: single-row DuckDB updates (`UPDATE t SET v = v + 1 WHERE id = ?`, each in its
   own transaction, one connection, a cursor per operation) on one thread and on --threads
   threads (each thread its own row; write conflicts are rolled back, retried and counted).
 
 Targets: p50 <= 3 ms; metered calls/s (threads) >= 40% of the best raw update rate.
 Run: .venv/bin/python bench/metering.py [--calls 1000] [--threads 8] [--calls-per-thread 250]
-     [--json]
+     [--holds memory|durable] [--json]
 """
 
 from __future__ import annotations
@@ -63,12 +66,12 @@ NOOP_PLUGIN = textwrap.dedent('''
 ''')
 
 
-def make_host(root: Path) -> Host:
+def make_host(root: Path, holds: str = "memory") -> Host:
     (root / "local_plugins").mkdir()
     (root / "local_plugins" / "noop.py").write_text(NOOP_PLUGIN)
     registry = root / "registry.toml"
     registry.write_text(
-        '[store]\npath = "store.duckdb"\n'
+        f'[store]\npath = "store.duckdb"\nholds = "{holds}"\n'
         '[plugins]\nfolder = "local_plugins"\nentry_points = false\n'
         f"[users]\nstarting_grant = {GRANT}\n"
     )
@@ -134,9 +137,14 @@ def breakdown(host: Host, user: str, calls: int) -> dict[str, float]:
 
         setattr(owner, attribute, wrapper)
 
+    durable = host.store.holds == "durable"
     timed(host.store, "state_version", "catalog: state_version read")
-    timed(host.store, "begin_call", "store.begin_call (hold)")
-    timed(host.store, "finish_call", "store.finish_call (capture)")
+    timed(host.store, "begin_call",
+          "store.begin_call: hold, a transaction" if durable else
+          "store.begin_call: hold, in memory")
+    timed(host.store, "finish_call",
+          "store.finish_call: capture, a transaction" if durable else
+          "store.finish_call: whole call, a transaction")
     timed(host.invoker, "_run", "run in worker pool + check blocks")
     total = sum(call_latencies(host, user, calls))
     for attribute in ("state_version", "begin_call", "finish_call"):
@@ -193,13 +201,13 @@ def write_stats(host: Host, since: Any = None) -> Any:
     return (stats.requests - since.requests) / max(1, stats.transactions - since.transactions)
 
 
-def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
+def measure(calls: int, threads: int, per_thread: int, holds: str = "memory") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tokenworks-bench-") as tmp:
         root = Path(tmp)
         # The floor is taken before and after the metered runs: on a shared machine the
         # load can change in between, and the ratio uses the best (stricter) floor seen.
         before = floor(root / "floor.duckdb", threads, per_thread)
-        with make_host(root) as host:
+        with make_host(root, holds) as host:
             users = [f"bench{i}" for i in range(threads)]
             for user in users:
                 host.add_user(user, password="bench-password", actor="bench")
@@ -215,6 +223,7 @@ def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
     best_raw = max(before["one"], before["many"], after["one"], after["many"])
     p50 = statistics.median(latencies)
     return {
+        "holds": holds,
         "calls": calls,
         "threads": threads,
         "calls_per_thread": per_thread,
@@ -250,7 +259,8 @@ def report(r: dict[str, Any]) -> str:
 
     t = r["threads"]
     lines = [
-        "(raw rates: before / after the metered runs; the ratio uses the best one)",
+        f"(holds: {r['holds']}; raw rates: before / after the metered runs; the ratio uses "
+        "the best one)",
         f"{'measure':<46} {'value':>12}  target",
         f"{'Host.call p50, 1 thread (ms)':<46} {r['p50_ms']:>12.3f}  <= {P50_TARGET_MS:g} ms: "
         f"{verdict(r['p50_target_met'])}",
@@ -279,9 +289,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="single-thread calls timed")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--calls-per-thread", type=int, default=250)
+    parser.add_argument("--holds", choices=("memory", "durable"), default="memory",
+                        help="the store's holds mode (default: memory, the store's default)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    result = measure(args.calls, args.threads, args.calls_per_thread)
+    result = measure(args.calls, args.threads, args.calls_per_thread, args.holds)
     print(json.dumps(result, indent=2) if args.json else report(result))
 
 

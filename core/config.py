@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
@@ -27,6 +27,11 @@ class _Section(BaseModel):
 
 class StoreSettings(_Section):
     path: str = Field(default="tokenworks.duckdb", min_length=1, description="DuckDB file")
+    # "memory": running calls' holds are in-memory reservations and a call is written once,
+    # when it ends; sound because one process owns a DuckDB file. "durable": the hold is
+    # written when the call starts, as stores with several writer processes must do.
+    holds: Literal["memory", "durable"] = Field(
+        default="memory", description="where running calls' holds live")
 
 
 class PluginSettings(_Section):
@@ -134,6 +139,6 @@ def load_registry(
     override = store_override or os.environ.get(STORE_ENV)
     if override:
         path = override if override == MEMORY else str(Path(override).expanduser().resolve())
-        store = StoreSettings(path=path)
+        store = config.store.model_copy(update={"path": path})
         config = config.model_copy(update={"store": store})
     return config

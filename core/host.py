@@ -44,7 +44,7 @@ class Host:
         if discovery is None:
             discovery = discover(config, strict_from_env() if strict is None else strict)
         self.discovery = discovery
-        self.store: Store = store or DuckDBStore(config.store_path())
+        self.store: Store = store or DuckDBStore(config.store_path(), config.store.holds)
         self.catalog = Catalog(self.discovery, config, self.store)
         self.invoker = Invoker(self.store, self.catalog, config.invocation.workers)
         # One process owns an embedded store, so any call still "running" at start-up

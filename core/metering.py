@@ -1,8 +1,11 @@
 """Metered invocation: the one way a function is ever run.
 
-validate input -> check the switch -> take the idempotency key and hold the cost
-(one transaction) -> run in a bounded worker pool under the function's timeout ->
-check the result blocks -> capture the hold, or release it and record why.
+validate input -> check the switch -> take the idempotency key and hold the cost -> run in
+a bounded worker pool under the function's timeout -> check the result blocks -> capture
+the hold, or release it and record why. The capture or release is committed before the
+outcome is returned. Where the hold lives is the store's business (Store.holds): with
+durable holds, taking it is a transaction of its own; with holds in memory it is a
+reservation, and the call is written once, when it ends.
 
 A refusal (unknown function, bad input, switched off, unknown user, too few tokens,
 call id reused for something else) raises CallRefused before anything is written.
@@ -86,6 +89,7 @@ class Invoker:
         view = self._catalog.view(function)
         spec = view.spec
         model = _validate_input(view, payload)
+        fresh = call_id is None  # a random id made up here cannot name an earlier call
         if call_id is None:
             call_id = uuid.uuid4().hex
         elif not CALL_ID.match(call_id):
@@ -105,7 +109,7 @@ class Invoker:
             plugin_version=spec.plugin_version, cost=view.cost, input_hash=input_hash,
             input_json=input_json, deadline_at=utcnow() + timedelta(seconds=spec.timeout),
         )
-        existing = self._store.begin_call(new_call)
+        existing = self._store.begin_call(new_call, fresh=fresh)
         if existing is not None:
             return self._replay(existing, user, function, input_hash)
 

@@ -71,17 +71,19 @@ def make_host(tmp_path: Path) -> Iterator[Callable[..., Host]]:
     """Build a Host over test plugins (file names in tests/plugins/) and a fresh store.
 
     Extra keyword `registry` is TOML appended to the registry file; `store` may be
-    ":memory:"; `builtin` lists built-in plugins (default: none).
+    ":memory:"; `holds` is the store's holds mode; `builtin` lists built-in plugins
+    (default: none).
     """
     hosts: list[Host] = []
 
     def build(*plugins: str, registry: str = "", store: str | None = None,
-              builtin: tuple[str, ...] = (), **options) -> Host:
+              holds: str = "memory", builtin: tuple[str, ...] = (), **options) -> Host:
         plugin_folder(tmp_path, *plugins)
         listed = ", ".join(f'"{name}"' for name in builtin)
         path = write_registry(
             tmp_path,
-            f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{listed}]\n'
+            f'[store]\npath = "store.duckdb"\nholds = "{holds}"\n'
+            f'[plugins]\nbuiltin = [{listed}]\n'
             f'folder = "local_plugins"\nentry_points = false\n{registry}',
         )
         host = Host(load_registry(path, store), **options)

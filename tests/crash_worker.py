@@ -6,7 +6,8 @@ Opens a real Host on the registry (with the meter_probe plugin), prints ``ready`
 runs THREADS threads that call ``probe_maybe`` without end: short sleeps so many calls are
 in flight at any moment, every fourth call failing by input, and one extra thread making
 long calls so that at least one hold is almost surely open when the kill lands. Prints
-``done CALL_ID STATUS`` for each finished call. It never exits on its own.
+``start CALL_ID`` before each call and ``done CALL_ID STATUS`` after it. It never exits
+on its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def say(line: str) -> None:
 def burst(host: Host, user: str, thread: int, seconds: float) -> None:
     for n in itertools.count():
         call_id = f"w{thread}-{n}"
+        say(f"start {call_id}")
         outcome = host.call("probe_maybe", user,
                             {"fail": n % 4 == 3, "seconds": seconds, "tag": call_id},
                             call_id=call_id)

@@ -76,6 +76,7 @@ BAD_REGISTRIES = [
     ("[invocation]\nsweep_interval = 0\n", "invocation.sweep_interval", "greater than 0"),
     ("[store]\npath = ''\n", "store.path", "at least 1 character"),
     ("store = 'x.duckdb'\n", "store", "valid dictionary"),
+    ("[store]\nholds = 'disk'\n", "store.holds", "'memory' or 'durable'"),
 ]
 
 
@@ -203,6 +204,13 @@ def test_store_override_from_environment_and_argument(
     assert load_registry(path, MEMORY).store_path() == MEMORY
     monkeypatch.setenv("TOKENWORKS_STORE", MEMORY)
     assert load_registry(path).store_path() == MEMORY
+
+
+def test_holds_mode_defaults_to_memory_and_survives_a_store_override(tmp_path: Path) -> None:
+    assert load_registry(write_registry(tmp_path / "a", "")).store.holds == "memory"
+    path = write_registry(tmp_path / "b", '[store]\npath = "x.duckdb"\nholds = "durable"\n')
+    assert load_registry(path).store.holds == "durable"
+    assert load_registry(path, MEMORY).store.holds == "durable"
 
 
 def test_memory_store_in_registry(tmp_path: Path) -> None:

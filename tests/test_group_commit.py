@@ -6,6 +6,9 @@ alone. These tests make batches on purpose: ``one_batch`` keeps the writer busy 
 transaction that waits until every given write is queued, so the next leader takes them
 all at once. Then they check that results and exceptions reach the right caller, that a
 refusal costs nobody else anything, and that the books balance.
+
+Most tests here batch durable holds and settlements (the store's holds="durable" mode, two
+writes per call); the last ones batch whole calls written once, with holds in memory.
 """
 
 from __future__ import annotations
@@ -24,13 +27,21 @@ from conftest import run_threads
 
 from tokenworks.errors import InsufficientTokensError, UnknownUserError
 from tokenworks.store import DuckDBStore, NewCall, utcnow
+from tokenworks.store.ledger_writes import Record
 
 THREADS = 8
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb")
+    opened = DuckDBStore(tmp_path / "store.duckdb", holds="durable")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def memory_store(tmp_path: Path):
+    opened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
     yield opened
     opened.close()
 
@@ -137,8 +148,10 @@ def test_writes_queued_together_commit_as_one_transaction(store):
     assert_books(store)
 
 
-def test_eight_threads_of_metered_calls_share_transactions(make_host):
-    host = make_host("meter_probe.py", sweep=False)
+@pytest.mark.parametrize(("holds", "writes_per_call"), [("durable", 2), ("memory", 1)])
+def test_eight_threads_of_metered_calls_share_transactions(make_host, holds, writes_per_call):
+    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    assert host.store.holds == holds
     users = [f"u{i}" for i in range(THREADS)]
     for user in users:
         host.store.create_user(user, "user", "x", 1_000, actor="test")
@@ -152,7 +165,8 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host):
     run_threads(THREADS, work)
 
     counts = delta(before, host.store.write_stats)
-    assert counts["requests"] == THREADS * 25 * 2  # a hold and a settlement per call
+    # Durable: a hold and a settlement per call; in memory: the whole call, once.
+    assert counts["requests"] == THREADS * 25 * writes_per_call
     assert counts["transactions"] < counts["requests"]
     assert counts["batches"] > 0
     for user in users:
@@ -311,3 +325,97 @@ def test_a_mixed_concurrent_run_keeps_the_books(store):
     assert all(store.balance(user) >= 0 for user in users)
     # Every committed grant, take-back or toggle raised the version once.
     assert store.state_version() == version + sum(admin_changes.values())
+
+
+# -- whole calls, written once (holds in memory) ---------------------------------------
+
+
+def test_a_lone_call_with_its_hold_in_memory_is_one_transaction(memory_store):
+    store = memory_store
+    store.create_user("ann", "user", "x", 100, actor="t")
+    before = store.write_stats
+    for i in range(10):
+        call = new_call(f"c{i}")
+        assert store.begin_call(call) is None
+        assert store.finish_call(call, "succeeded" if i % 2 else "failed", 1.0, "[]")
+
+    counts = delta(before, store.write_stats)
+    assert counts["requests"] == counts["transactions"] == 10
+    assert store.balance("ann") == 100 - 3 * 5
+    assert_books(store)
+
+
+def test_whole_calls_queued_together_commit_as_one_transaction(memory_store):
+    store = memory_store
+    for user in ("ann", "bo"):
+        store.create_user(user, "user", "x", 10, actor="t")
+    calls = [new_call("c-ann-1", "ann"), new_call("c-ann-2", "ann"), new_call("c-bo", "bo")]
+    for call in calls:
+        store.begin_call(call)
+    before = store.write_stats
+
+    outcomes = one_batch(
+        store,
+        lambda: store.finish_call(calls[0], "succeeded", 1.0, "[]"),
+        lambda: store.finish_call(calls[1], "failed", 1.0, error="boom"),
+        lambda: store.finish_call(calls[2], "succeeded", 1.0, "[]"),
+        lambda: store.adjust_balance("ann", 5, "grant", "admin", "gift"),
+    )
+
+    assert outcomes[:3] == [True, True, True]
+    assert outcomes[3] == 15  # in a batch, closures such as the grant run first
+    counts = delta(before, store.write_stats)
+    assert (counts["requests"], counts["transactions"], counts["batches"]) == (5, 2, 1)
+    assert [store.balance(u) for u in ("ann", "bo")] == [12, 7]
+    kinds = sorted((e.call_id, e.kind) for e in store.ledger("ann") if e.call_id)
+    assert kinds == [("c-ann-1", "capture"), ("c-ann-1", "hold"),
+                     ("c-ann-2", "hold"), ("c-ann-2", "release")]
+    # The book learnt the committed balances: everything is available again.
+    assert all(store._book.held(u) == 0 for u in ("ann", "bo"))
+    assert_books(store)
+
+
+def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(memory_store):
+    store = memory_store
+    store.create_user("ann", "user", "x", 10, actor="t")
+    call = new_call("c-ann")
+    store.begin_call(call)
+    before = store.write_stats
+
+    outcomes = one_batch(
+        store,
+        lambda: store.finish_call(call, "succeeded", 1.0, "[]"),
+        lambda: store.adjust_balance("ghost", 5, "grant", "admin", "nobody"),
+    )
+
+    assert outcomes[0] is True
+    assert isinstance(outcomes[1], UnknownUserError)
+    assert delta(before, store.write_stats)["splits"] == 1
+    assert store.balance("ann") == 7
+    assert store.get_call("c-ann").status == "succeeded"
+    assert_books(store)
+
+
+def test_a_record_that_cannot_be_written_frees_its_reservation(memory_store, monkeypatch):
+    store = memory_store
+    store.create_user("ann", "user", "x", 5, actor="t")
+    call = new_call("c1", cost=3)
+    store.begin_call(call)
+    real_write = store._writer.write
+
+    def failing_write(op):
+        if isinstance(op, Record):
+            raise OSError("disk full")
+        return real_write(op)
+
+    monkeypatch.setattr(store._writer, "write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        store.finish_call(call, "succeeded", 1.0, "[]")
+    monkeypatch.undo()
+
+    # Nothing was written, so nothing is charged and the tokens are free again.
+    assert store.get_call("c1") is None
+    assert store.balance("ann") == 5
+    assert store._book.held("ann") == 0
+    assert store.begin_call(new_call("c2", cost=5)) is None
+    assert_books(store)

@@ -33,6 +33,27 @@ def store(store_path: Path):
     opened.close()
 
 
+@pytest.fixture(params=["memory", "durable"])
+def call_store(request, store_path: Path):
+    """The store in each holds mode, for the tests of calls (base.py, "holds")."""
+    opened = DuckDBStore(store_path, holds=request.param)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def durable_store(store_path: Path):
+    opened = DuckDBStore(store_path, holds="durable")
+    yield opened
+    opened.close()
+
+
+def held(store: DuckDBStore, amount: int) -> int:
+    """What a running call's hold has taken off the stored balance: its cost if the hold
+    is durable; nothing if it is in memory (the call is written when it ends)."""
+    return amount if store.holds == "durable" else 0
+
+
 def new_call(call_id: str, user: str = "ann", cost: int = 3, deadline_in: float = 30.0,
              function: str = "probe_ok") -> NewCall:
     return NewCall(
@@ -279,12 +300,13 @@ def test_set_role_of_unknown_user_is_refused(store):
 # -- calls at the store level -----------------------------------------------------------
 
 
-def test_begin_call_holds_and_finish_call_captures_once(store):
+def test_begin_call_holds_and_finish_call_captures_once(call_store):
+    store = call_store
     store.create_user("ann", "user", "x", 10, actor="t")
 
     call = new_call("c1", cost=3)
     assert store.begin_call(call) is None
-    assert store.balance("ann") == 7
+    assert store.balance("ann") == 10 - held(store, 3)
     report = store.verify_books()
     assert report.ok and report.open_holds == 1
 
@@ -292,26 +314,46 @@ def test_begin_call_holds_and_finish_call_captures_once(store):
     assert not store.finish_call(call, "failed", 1.0, error="late")  # already settled
 
     assert store.balance("ann") == 7
-    kinds = [(e.kind, e.amount) for e in ledger_rows(store, "ann")]
-    assert kinds == [("capture", 0), ("hold", -3), ("grant", 10)]
+    kinds = [(e.kind, e.amount, e.balance_after) for e in ledger_rows(store, "ann")]
+    assert kinds == [("capture", 0, 7), ("hold", -3, 7), ("grant", 10, 10)]
     record = store.get_call("c1")
     assert (record.status, record.charged, record.latency_ms) == ("succeeded", 3, 12.5)
+    assert record.finished_at >= record.started_at
     report = store.verify_books()
     assert report.ok and report.open_holds == 0
 
 
-def test_begin_call_with_a_known_id_writes_nothing_and_returns_the_record(store):
+def test_a_released_call_is_hold_then_release(call_store):
+    store = call_store
+    store.create_user("ann", "user", "x", 10, actor="t")
+    call = new_call("c1", cost=3)
+    store.begin_call(call)
+
+    assert store.finish_call(call, "failed", 2.0, error="boom")
+
+    assert store.balance("ann") == 10
+    kinds = [(e.kind, e.amount, e.balance_after, e.actor) for e in ledger_rows(store, "ann")]
+    assert kinds == [("release", 3, 10, "host"), ("hold", -3, 7, "ann"), ("grant", 10, 10, "t")]
+    record = store.get_call("c1")
+    assert (record.status, record.charged, record.error) == ("failed", 0, "boom")
+    assert store.verify_books().ok
+
+
+def test_begin_call_with_a_known_id_writes_nothing_and_returns_the_record(call_store):
+    store = call_store
     store.create_user("ann", "user", "x", 10, actor="t")
     store.begin_call(new_call("c1", cost=3))
 
     existing = store.begin_call(new_call("c1", cost=3))
 
     assert existing is not None and existing.call_id == "c1" and existing.status == "running"
-    assert store.balance("ann") == 7
-    assert len(ledger_rows(store)) == 2
+    assert store.balance("ann") == 10 - held(store, 3)
+    assert len(ledger_rows(store)) == (2 if store.holds == "durable" else 1)
+    assert store.verify_books().open_holds == 1  # the second begin held nothing
 
 
-def test_begin_call_refusals_write_nothing(store):
+def test_begin_call_refusals_write_nothing(call_store):
+    store = call_store
     store.create_user("ann", "user", "x", 2, actor="t")
 
     with pytest.raises(InsufficientTokensError):
@@ -322,11 +364,14 @@ def test_begin_call_refusals_write_nothing(store):
         store.begin_call(new_call("c3", user="ghost", cost=0))
 
     assert store.list_calls() == []
+    assert store.get_call("c1") is None
     assert len(ledger_rows(store)) == 1
     assert store.balance("ann") == 2
+    assert store.verify_books().open_holds == 0
 
 
-def test_release_abandoned_releases_only_calls_past_the_deadline(store):
+def test_release_abandoned_releases_only_calls_past_the_deadline(call_store):
+    store = call_store
     store.create_user("ann", "user", "x", 10, actor="t")
     store.begin_call(new_call("stale", cost=3, deadline_in=-60))
     store.begin_call(new_call("fresh", cost=3, deadline_in=60))
@@ -334,13 +379,16 @@ def test_release_abandoned_releases_only_calls_past_the_deadline(store):
     assert store.release_abandoned(utcnow(), "swept") == ["stale"]
     assert store.get_call("stale").status == "abandoned"
     assert store.get_call("fresh").status == "running"
-    assert store.balance("ann") == 7
+    assert store.balance("ann") == 10 - held(store, 3)
 
     assert store.release_abandoned(None, "restart") == ["fresh"]
     assert store.balance("ann") == 10
     release = ledger_rows(store)[0]
     assert (release.kind, release.amount, release.actor) == ("release", 3, "sweep")
-    assert store.verify_books().ok
+    assert store.get_call("fresh").error == "restart"
+    assert store.release_abandoned(None, "again") == []
+    report = store.verify_books()
+    assert report.ok and report.open_holds == 0
 
 
 # -- verify_books notices drift ---------------------------------------------------------
@@ -382,7 +430,23 @@ def test_verify_books_detects_a_hold_both_captured_and_released(store):
         store.close()
 
 
-def test_verify_books_detects_a_failed_call_whose_hold_was_kept(store):
+def test_verify_books_detects_a_wrong_balance_after(store):
+    store.create_user("ann", "user", "x", 10, actor="t")
+    store.adjust_balance("ann", 5, "grant", "admin", "gift")
+    assert store.verify_books().ok
+
+    store = tamper(store, "UPDATE ledger SET balance_after = 14 WHERE amount = 5")
+    try:
+        problems = store.verify_books().problems
+        assert any("ann: ledger entry" in p and "says 14" in p and "running total is 15" in p
+                   for p in problems), problems
+        assert not any("ledger sums" in p for p in problems)
+    finally:
+        store.close()
+
+
+def test_verify_books_detects_a_failed_call_whose_hold_was_kept(durable_store):
+    store = durable_store  # a running call with its hold in the ledger
     store.create_user("ann", "user", "x", 10, actor="t")
     store.begin_call(new_call("c1", cost=3))
 

@@ -211,6 +211,8 @@ REGISTRY_TEMPLATE = """\
 
 [store]
 path = "tokenworks.duckdb"          # relative to this file
+holds = "memory"                    # running calls' holds: in memory (one process owns the
+                                    # file), or "durable" (written when the call starts)
 
 [plugins]
 builtin = ["text_tools"]            # plugins shipped in tokenworks' plugins/ folder

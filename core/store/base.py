@@ -8,6 +8,14 @@ contract for several replicas. Both must keep the ledger invariants:
 - a balance never goes negative (checked in the statement and by a CHECK constraint);
 - a hold is settled once: captured (amount 0, the tokens stay spent) or released
   (the held amount comes back), never both.
+
+Where a running call's hold lives is the store's ``holds`` mode. "durable": begin_call
+writes the call row, the hold ledger row and the debit in one transaction, so other writer
+processes see the reservation and a crash leaves it for the sweep; the behaviour for
+engines with several writer processes (PostgreSQL). "memory": only for a store whose
+process is the database's one writer (DuckDB's file lock); the hold is an in-memory
+reservation and the whole call is written in one transaction when it ends
+(reservations.py says why that keeps the invariants).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Literal
 
 Role = Literal["user", "admin"]
 LedgerKind = Literal["grant", "hold", "capture", "release", "adjustment"]
+HoldsMode = Literal["durable", "memory"]
 CallStatus = Literal["running", "succeeded", "failed", "timeout", "invalid_result", "abandoned"]
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"succeeded", "failed", "timeout", "invalid_result", "abandoned"}
@@ -122,6 +131,9 @@ class BooksReport:
 class Store(abc.ABC):
     """Persistence for users, tokens, calls and admin state."""
 
+    #: Where running calls' holds live (see the module docstring).
+    holds: HoldsMode = "durable"
+
     # -- lifecycle --------------------------------------------------------------------
     @abc.abstractmethod
     def schema_version(self) -> int: ...
@@ -172,12 +184,15 @@ class Store(abc.ABC):
 
     # -- calls ------------------------------------------------------------------------
     @abc.abstractmethod
-    def begin_call(self, call: NewCall) -> CallRecord | None:
-        """Record the call and hold its cost, atomically.
+    def begin_call(self, call: NewCall, fresh: bool = False) -> CallRecord | None:
+        """Hold the call's cost: durably (the call row and the hold, in one transaction) or,
+        with holds in memory, as a reservation that finish_call writes.
 
         Returns None when the call is new. When the call id exists already, nothing is
-        written and the existing record is returned (the idempotent replay). Raises
-        UnknownUserError or InsufficientTokensError, having written nothing.
+        written and the existing record is returned (the idempotent replay; a call still
+        running has status "running"). Raises UnknownUserError or InsufficientTokensError,
+        having written nothing. ``fresh`` says the call id was just made up for this call
+        (a random UUID), so it cannot name an earlier call and need not be looked up.
         """
 
     @abc.abstractmethod
@@ -185,7 +200,8 @@ class Store(abc.ABC):
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None,
     ) -> bool:
-        """Settle a running call: capture its hold on success, release it otherwise.
+        """Settle a running call: capture its hold on success, release it otherwise. With
+        holds in memory this writes the whole call, in one transaction.
 
         ``call`` is what was passed to begin_call: the caller knows the user, cost and
         function of the call it settles, so the store need not read them back. Returns
@@ -209,7 +225,8 @@ class Store(abc.ABC):
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         """Release running calls whose deadline is before the given time (None: all).
 
-        Used at start-up (a crash left them) and by the periodic sweep.
+        Used at start-up (a crash left them) and by the periodic sweep. With holds in
+        memory, running calls are written as abandoned (hold and release), once.
         """
 
     # -- admin state ------------------------------------------------------------------

@@ -9,8 +9,13 @@ DuckDB facts measured on these machines (see DESIGN.md) shape this module:
   balance change is written in one form (``ledger_writes.change_balances``).
 
 The writer commits the writes that threads queue up meanwhile as one transaction
-(group_commit.py); holds and settlements, the writes of every metered call, are gathered
-from such a batch and written with multi-row statements (ledger_writes.py).
+(group_commit.py); holds, settlements and whole calls, the writes of every metered call,
+are gathered from such a batch and written with multi-row statements (ledger_writes.py).
+
+The process holds the file exclusively, so by default running calls' holds live in memory
+(holds="memory", reservations.py) and a metered call is ONE write, when it ends. The
+durable holds of stores with several writer processes stay available (holds="durable")
+and tested: begin_call then writes the hold and finish_call settles it.
 """
 
 from __future__ import annotations
@@ -25,12 +30,18 @@ from typing import Any, Literal, TypeVar
 
 import duckdb
 
-from ..errors import StoreLockedError, TokenworksError, UnknownUserError
+from ..errors import (
+    InsufficientTokensError,
+    StoreLockedError,
+    TokenworksError,
+    UnknownUserError,
+)
 from .base import (
     BooksReport,
     CallRecord,
     CallStatus,
     FunctionOverrides,
+    HoldsMode,
     LedgerEntry,
     NewCall,
     Role,
@@ -42,13 +53,17 @@ from .base import (
 from .group_commit import GroupCommitWriter, WriteStats
 from .ledger_writes import (
     CALL_COLUMNS,
+    BalanceDrift,
     CallExists,
     Hold,
     LedgerRow,
+    Record,
     Settle,
     append_ledger,
     write_calls,
+    write_records,
 )
+from .reservations import Reservation, ReservationBook
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -56,15 +71,23 @@ LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reas
 
 
 class DuckDBStore(Store):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
         self.path = str(path)
+        if holds not in ("memory", "durable"):
+            raise ValueError(f"holds must be 'memory' or 'durable', not {holds!r}")
+        self.holds = holds
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as error:
             raise _explain_lock(self.path, error) from None
-        self._writer = GroupCommitWriter(self._conn, self._apply, self._refresh_version)
+        self._book = ReservationBook(self._read_balance) if holds == "memory" else None
+        # What the transaction being applied did to accounts and reservations; reported to
+        # the book once it commits (_after_commit), forgotten if it rolls back.
+        self._new_balances: dict[str, int] = {}
+        self._written: list[Reservation] = []
+        self._writer = GroupCommitWriter(self._conn, self._apply, self._after_commit)
         self._version_bumped = False
         self._migrate()
         # One process owns a DuckDB file, so every change passes through _write and the
@@ -91,23 +114,50 @@ class DuckDBStore(Store):
         return self._writer.write(work)
 
     def _apply(self, cursor: duckdb.DuckDBPyConnection, ops: Sequence[Any]) -> list[Any]:
-        """Apply one transaction's requests: closures run in order, then the holds and
-        settlements among them are written together (ledger_writes.write_calls)."""
-        results: list[Any] = [None] * len(ops)  # a hold's result is None
+        """Apply one transaction's requests: closures run in order, then the holds,
+        settlements and records among them are written together (ledger_writes.write_calls).
+        """
+        self._new_balances, self._written = {}, []  # a rolled-back attempt's are void
+        results: list[Any] = [None] * len(ops)  # a hold's or a record's result is None
         holds: list[Hold] = []
         settles: list[tuple[int, Settle]] = []
+        records: list[Record] = []
         for index, op in enumerate(ops):
             if isinstance(op, Hold):
                 holds.append(op)
             elif isinstance(op, Settle):
                 settles.append((index, op))
+            elif isinstance(op, Record):
+                records.append(op)
             else:
                 results[index] = op(cursor)
         if holds or settles:
-            settled = write_calls(cursor, holds, [op for _, op in settles])
+            settled, balances = write_calls(cursor, holds, [op for _, op in settles])
+            self._noted(balances)
             for (index, _), done in zip(settles, settled, strict=True):
                 results[index] = done
+        if records:
+            assert self._book is not None
+            # Balances before the records: as this transaction left them so far, else as
+            # the last commit did (the book learns every commit's balances).
+            before = {user: self._new_balances[user] if user in self._new_balances
+                      else self._book.balance(user) for user in {r.call.user for r in records}}
+            self._noted(write_records(cursor, records, before),
+                        *(record.reservation for record in records))
         return results
+
+    def _noted(self, balances: dict[str, int], *written: Reservation) -> None:
+        """Note, in the transaction being applied, accounts' balances after it and the
+        reservations it writes (only the writer's leader runs this)."""
+        self._new_balances.update(balances)
+        self._written.extend(written)
+
+    def _after_commit(self) -> None:
+        """Called by the writer after every commit, before any caller sees its result."""
+        self._refresh_version()
+        if self._book is not None and (self._new_balances or self._written):
+            self._book.committed(self._new_balances, self._written)
+        self._new_balances, self._written = {}, []
 
     @property
     def write_stats(self) -> WriteStats:
@@ -182,8 +232,8 @@ class DuckDBStore(Store):
                            [name, role, password_hash, created])
             cursor.execute("INSERT INTO accounts VALUES (?, 0)", [name])
             if starting_grant:
-                append_ledger(cursor, [LedgerRow(name, "grant", starting_grant, None, actor,
-                                                 "starting grant")])
+                self._noted(append_ledger(cursor, [LedgerRow(
+                    name, "grant", starting_grant, None, actor, "starting grant")]))
             self._log_change(cursor, actor, "user", name, "created", None, role, "new user")
             self._bump_version(cursor)
             return User(name, role, created, starting_grant)
@@ -233,18 +283,33 @@ class DuckDBStore(Store):
         self, user: str, amount: int, kind: Literal["grant", "adjustment"], actor: str,
         reason: str,
     ) -> int:
+        # With holds in memory a take-back first reserves its amount, as a call does: it may
+        # not take tokens that running calls hold, or their captures would hit the CHECK.
+        taken = None
+        if self._book is not None and amount < 0:
+            taken = self._book.reserve_take_back(user, -amount)
+
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
             balances = append_ledger(cursor, [LedgerRow(user, kind, amount, None, actor, reason)])
+            self._noted(balances, *([taken] if taken else []))
             self._bump_version(cursor)
             return balances[user]
 
-        return self._write(work)
+        try:
+            return self._write(work)
+        finally:
+            if taken is not None:
+                self._book.cancel(taken)  # type: ignore[union-attr]  # no-op once committed
 
     def balance(self, user: str) -> int:
-        rows = self._read("SELECT balance FROM accounts WHERE user_name = ?", [user])
-        if not rows:
+        balance = self._read_balance(user)
+        if balance is None:
             raise UnknownUserError(f"no such user: {user}")
-        return rows[0][0]
+        return balance
+
+    def _read_balance(self, user: str) -> int | None:
+        rows = self._read("SELECT balance FROM accounts WHERE user_name = ?", [user])
+        return rows[0][0] if rows else None
 
     def ledger(self, user: str | None = None, limit: int = 100) -> list[LedgerEntry]:
         where, params = ("WHERE user_name = ?", [user]) if user else ("", [])
@@ -255,21 +320,65 @@ class DuckDBStore(Store):
 
     # -- calls ------------------------------------------------------------------------
 
-    def begin_call(self, call: NewCall) -> CallRecord | None:
+    def begin_call(self, call: NewCall, fresh: bool = False) -> CallRecord | None:
+        if self._book is None:
+            try:
+                self._writer.write(Hold(call))
+            except CallExists:
+                return self.get_call(call.call_id)
+            return None
+        # Reserve first, then look the id up: while we hold the reservation nobody else can
+        # start or finish this call id, so the look-up cannot miss a call that just ended.
         try:
-            self._writer.write(Hold(call))
-        except CallExists:
-            return self.get_call(call.call_id)
+            reservation, new = self._book.reserve_call(call)
+        except InsufficientTokensError:
+            earlier = None if fresh else self._stored_call(call.call_id)
+            if earlier is None:
+                raise
+            return earlier  # a retry of a finished call is replayed, whatever the balance
+        if not new:
+            return _running(reservation)
+        if not fresh:
+            earlier = self._stored_call(call.call_id)
+            if earlier is not None:
+                self._book.cancel(reservation)
+                return earlier
         return None
 
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None,
     ) -> bool:
-        return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
-                                         status, latency_ms, result_json, error, actor="host"))
+        if self._book is None:
+            return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
+                                             status, latency_ms, result_json, error,
+                                             actor="host"))
+        reservation = self._book.claim(call)
+        if reservation is None:
+            return False  # settled by the sweep, or not this call
+        self._write_record(Record(reservation, status, latency_ms, result_json, error, "host"))
+        return True
+
+    def _write_record(self, record: Record) -> None:
+        try:
+            self._writer.write(record)
+        except BalanceDrift as drift:
+            # Cannot happen while this process is the only writer; if it ever does, the
+            # call is not written (nothing charged) and the next call reads the balance.
+            self._book.forget_balances(drift.users)  # type: ignore[union-attr]
+            raise
+        finally:
+            # Once committed, the book dropped the reservation with the commit's balances;
+            # if the write failed, nothing was written and the tokens are free again.
+            self._book.cancel(record.reservation)  # type: ignore[union-attr]
 
     def get_call(self, call_id: str) -> CallRecord | None:
+        reservation = self._book.running(call_id) if self._book is not None else None
+        if reservation is not None:
+            return _running(reservation)
+        return self._stored_call(call_id)
+
+    def _stored_call(self, call_id: str) -> CallRecord | None:
         rows = self._read(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?", [call_id])
         return CallRecord(*rows[0]) if rows else None
 
@@ -300,6 +409,10 @@ class DuckDBStore(Store):
             if self._writer.write(Settle(call_id, user, cost, function, "abandoned", None, None,
                                          reason, actor="sweep")):
                 released.append(call_id)
+        # Holds in memory: the call is written as it ends when its worker is gone or late.
+        for reservation in self._book.claim_overdue(deadline_before) if self._book else []:
+            self._write_record(Record(reservation, "abandoned", None, None, reason, "sweep"))
+            released.append(reservation.call.call_id)  # type: ignore[union-attr]
         return released
 
     # -- admin state ------------------------------------------------------------------
@@ -392,6 +505,8 @@ class DuckDBStore(Store):
                 _check_holds(cursor, report)
             finally:
                 cursor.rollback()
+        if self._book is not None:  # holds in memory are holds too
+            report.open_holds += sum(1 for r in self._book.calls() if r.amount > 0)
         return report
 
     # -- queries added for the portals --------------------------------------------------
@@ -411,6 +526,15 @@ class DuckDBStore(Store):
         return [LedgerEntry(*row) for row in rows]
 
 
+def _running(reservation: Reservation) -> CallRecord:
+    """The record of a call that runs with its hold in memory (it is written when it ends)."""
+    c = reservation.call
+    assert c is not None
+    return CallRecord(c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost,
+                      "running", c.input_hash, c.input_json, None, None,
+                      reservation.started_at, c.deadline_at, None, None)
+
+
 def _check_balances(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None:
     drift = cursor.execute(
         "SELECT coalesce(a.user_name, l.user_name), a.balance, l.total FROM accounts a "
@@ -423,6 +547,14 @@ def _check_balances(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> N
     for user, balance in cursor.execute(
             "SELECT user_name, balance FROM accounts WHERE balance < 0").fetchall():
         report.problems.append(f"{user}: negative balance {balance}")
+    # Each row's balance_after is its account's running total: rows written from the
+    # balance the process knows (ledger_writes.write_records) must agree with the sums.
+    for user, entry, said, total in cursor.execute(
+            "SELECT user_name, id, balance_after, sum(amount) OVER (PARTITION BY user_name "
+            "ORDER BY id) AS total FROM ledger QUALIFY balance_after <> total "
+            "ORDER BY id LIMIT 10").fetchall():
+        report.problems.append(
+            f"{user}: ledger entry {entry} says {said} after it, but the running total is {total}")
 
 
 def _check_holds(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None:

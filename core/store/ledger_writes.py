@@ -1,34 +1,40 @@
-"""Holds, settlements and ledger rows, written many at a time (DuckDB).
+"""Holds, settlements, whole calls and ledger rows, written many at a time (DuckDB).
 
-A metered call writes twice: a hold when it starts (its call row, the debit, a ledger row)
-and a settlement when it ends (its final status, and a capture or release ledger row).
-Under group commit (group_commit.py) one transaction carries the holds and settlements of
-many threads. Written one statement per call they would still pay DuckDB's fixed cost per
-statement (planning and execution, 2-4 ms on the machines measured), so each kind of row
-is written for the whole batch by one multi-row statement: eight ledger rows in one INSERT
-cost about 1.4x one row (docs/benchmarks.md). A lone request takes the one-row form of
-each statement, which is cheaper than the multi-row form with one row.
+With durable holds a metered call writes twice: a hold when it starts (its call row, the
+debit, a ledger row) and a settlement when it ends (its final status, and a capture or
+release ledger row). With holds in memory (reservations.py) it writes once, when it ends:
+a Record (its call row with the final status, the hold and the capture or release ledger
+rows, the balance change). Under group commit (group_commit.py) one transaction carries
+the writes of many threads. Written one statement per call they would still pay DuckDB's
+fixed cost per statement (planning and execution, 2-4 ms on the machines measured), so
+each kind of row is written for the whole batch by one multi-row statement: eight ledger
+rows in one INSERT cost about 1.4x one row (docs/benchmarks.md). A lone request takes the
+one-row form of each statement, which is cheaper than the multi-row form with one row.
 
-Every balance change goes through change_balances: check and change in one statement, so
-a balance never goes negative. The process-wide writer runs one transaction at a time, so
-these statements never race each other (DESIGN.md, "Lost updates").
+Every balance change goes through change_balances (check and change in one statement, so
+a balance never goes negative), except a whole call's: its tokens were reserved, so it is
+written compare-and-set from the balance the store knows (set_balances). The process-wide
+writer runs one transaction at a time, so these statements never race each other
+(DESIGN.md, "Lost updates").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
 from ..errors import InsufficientTokensError, UnknownUserError
 from .base import CallStatus, NewCall, utcnow
+from .reservations import Reservation
 
 CALL_COLUMNS = (
     "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
     "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms"
 )
-_NEW_CALL = "(?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, NULL, ?, ?, NULL, NULL)"
+_CALL_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
 _SETTLEMENT = "(?::VARCHAR, ?::VARCHAR, ?::BIGINT, ?::VARCHAR, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE)"
 
@@ -56,6 +62,24 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Write a call that ran with its hold in memory, once it is over: the call row with its
+    final status, the hold and its capture or release, the balance change."""
+
+    reservation: Reservation  # its call is the NewCall given to begin_call
+    status: CallStatus
+    latency_ms: float | None
+    result_json: str | None
+    error: str | None
+    actor: str
+
+    @property
+    def call(self) -> NewCall:
+        assert self.reservation.call is not None
+        return self.reservation.call
+
+
+@dataclass(frozen=True)
 class LedgerRow:
     user: str
     kind: str
@@ -69,27 +93,93 @@ class CallExists(Exception):
     """A hold's call id is taken; raised inside the transaction to roll it back."""
 
 
+class BalanceDrift(Exception):
+    """A compare-and-set found an account's balance other than the store knew it."""
+
+    def __init__(self, users: list[str]) -> None:
+        super().__init__(f"the stored balance of {', '.join(users)} is not what this "
+                         "process last committed; nothing was written")
+        self.users = users
+
+
 class SettledElsewhere(Exception):
     """A batch's settlement found its call settled already; rerun them one by one."""
 
 
 def write_calls(
     cursor: duckdb.DuckDBPyConnection, holds: Sequence[Hold], settles: Sequence[Settle],
-) -> list[bool]:
-    """Write settlements, then holds; returns one flag per settlement.
+) -> tuple[list[bool], dict[str, int]]:
+    """Write settlements, then holds (durable holds); returns one flag per settlement, and
+    the balances after of every account that has a ledger row here.
 
     A lone settlement whose call is not running (with that user and cost) returns False
     and writes nothing. Raises CallExists, UnknownUserError, InsufficientTokensError or
     SettledElsewhere; the caller rolls the transaction back.
     """
     settled = settle_calls(cursor, settles)
-    rows = [_settlement_row(s) for s, done in zip(settles, settled, strict=True)
-            if done and s.cost > 0]
-    insert_calls(cursor, [hold.call for hold in holds])
-    rows += [LedgerRow(c.user, "hold", -c.cost, c.call_id, c.user, f"hold for {c.function}")
-             for c in (hold.call for hold in holds) if c.cost > 0]
-    append_ledger(cursor, rows, must_exist={h.call.user for h in holds if h.call.cost == 0})
-    return settled
+    rows = [_settlement_row(s.user, s.cost, s.call_id, s.function, s.status, s.actor)
+            for s, done in zip(settles, settled, strict=True) if done and s.cost > 0]
+    now = utcnow()
+    insert_calls(cursor, [_running_row(hold.call, now) for hold in holds])
+    rows += [_hold_row(hold.call) for hold in holds if hold.call.cost > 0]
+    balances = append_ledger(cursor, rows,
+                             must_exist={h.call.user for h in holds if h.call.cost == 0})
+    return settled, balances
+
+
+def write_records(
+    cursor: duckdb.DuckDBPyConnection, records: Sequence[Record], before: dict[str, int],
+) -> dict[str, int]:
+    """Write whole calls (holds in memory): call rows, hold and capture-or-release ledger
+    rows, balance changes; returns the balances after of the accounts they touch.
+
+    ``before`` holds each account's balance before these records, as the store knows it
+    from the transactions it committed (and the one being applied). Knowing it saves the
+    statements that would read it back (RETURNING, or a SELECT for a released call, which
+    changes no balance); each changed balance is written compare-and-set, so if the store's
+    knowledge were ever wrong the write fails (BalanceDrift) instead of writing a ledger
+    row with a wrong balance_after. No balance can go negative: the reservation made sure
+    of it, and the CHECK constraint would refuse it.
+    """
+    if not records:
+        return {}
+    now = utcnow()
+    insert_calls(cursor, [_final_row(record, now) for record in records])
+    running = {record.call.user: before[record.call.user] for record in records}
+    rows: list[LedgerRow] = []
+    for record in records:
+        c = record.call
+        if c.cost > 0:
+            rows += [_hold_row(c), _settlement_row(c.user, c.cost, c.call_id, c.function,
+                                                   record.status, record.actor)]
+    values = _ledger_values(rows, running, now)
+    set_balances(cursor, {user: (before[user], after) for user, after in running.items()
+                          if after != before[user]})
+    _insert_ledger(cursor, values, len(rows))
+    return running
+
+
+def set_balances(
+    cursor: duckdb.DuckDBPyConnection, changes: dict[str, tuple[int, int]],
+) -> None:
+    """Compare-and-set: each account goes from its known balance to the new one (>= 0)."""
+    if not changes:
+        return
+    if len(changes) == 1:
+        [(user, (old, new))] = changes.items()
+        [count] = cursor.execute(
+            "UPDATE accounts SET balance = ? WHERE user_name = ? AND balance = ?",
+            [new, user, old]).fetchone()
+    else:
+        [count] = cursor.execute(
+            "UPDATE accounts SET balance = v.new "
+            f"FROM (VALUES {', '.join(['(?::VARCHAR, ?::BIGINT, ?::BIGINT)'] * len(changes))}) "
+            "v(user_name, old, new) WHERE accounts.user_name = v.user_name "
+            "AND accounts.balance = v.old",
+            [value for user, (old, new) in changes.items() for value in (user, old, new)],
+        ).fetchone()
+    if count != len(changes):
+        raise BalanceDrift(sorted(changes))
 
 
 def settle_calls(cursor: duckdb.DuckDBPyConnection, settles: Sequence[Settle]) -> list[bool]:
@@ -124,20 +214,30 @@ def settle_calls(cursor: duckdb.DuckDBPyConnection, settles: Sequence[Settle]) -
     return [True] * len(settles)
 
 
-def insert_calls(cursor: duckdb.DuckDBPyConnection, calls: Sequence[NewCall]) -> None:
-    if not calls:
+def insert_calls(cursor: duckdb.DuckDBPyConnection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert call rows (CALL_COLUMNS order): running ones for holds, final ones for records."""
+    if not rows:
         return
-    now = utcnow()
     try:
         cursor.execute(
-            f"INSERT INTO calls ({CALL_COLUMNS}) VALUES {', '.join([_NEW_CALL] * len(calls))}",
-            [value for c in calls for value in (
-                c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost,
-                c.input_hash, c.input_json, now, c.deadline_at)],
+            f"INSERT INTO calls ({CALL_COLUMNS}) VALUES {', '.join([_CALL_ROW] * len(rows))}",
+            [value for row in rows for value in row],
         )
     except duckdb.ConstraintException as error:
         # Under the one writer a duplicate key can only mean the call id exists.
         raise CallExists from error
+
+
+def _running_row(c: NewCall, now: datetime) -> tuple[object, ...]:
+    return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, "running",
+            c.input_hash, c.input_json, None, None, now, c.deadline_at, None, None)
+
+
+def _final_row(record: Record, now: datetime) -> tuple[object, ...]:
+    c = record.call
+    return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, record.status,
+            c.input_hash, c.input_json, record.result_json, record.error,
+            record.reservation.started_at, c.deadline_at, now, record.latency_ms)
 
 
 def append_ledger(
@@ -153,19 +253,28 @@ def append_ledger(
     balances = change_balances(cursor, moving)
     running = {user: balance - moving[user] for user, balance in balances.items()}
     running |= read_balances(cursor, (set(net) | set(must_exist)) - set(moving))
+    _insert_ledger(cursor, _ledger_values(rows, running, utcnow()), len(rows))
+    return running
+
+
+def _ledger_values(rows: Sequence[LedgerRow], running: dict[str, int],
+                   now: datetime) -> list[object]:
+    """The INSERT parameters of ``rows``; advances ``running`` (balances) past each row."""
     values: list[object] = []
-    now = utcnow()
     for row in rows:
         running[row.user] += row.amount
         values += [now, row.user, row.kind, row.amount, row.call_id, row.actor, row.reason,
                    running[row.user]]
-    if rows:
+    return values
+
+
+def _insert_ledger(cursor: duckdb.DuckDBPyConnection, values: list[object], count: int) -> None:
+    if count:
         cursor.execute(
             "INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, reason, "
-            f"balance_after) VALUES {', '.join([_LEDGER_ROW] * len(rows))}",
+            f"balance_after) VALUES {', '.join([_LEDGER_ROW] * count)}",
             values,
         )
-    return running
 
 
 def change_balances(cursor: duckdb.DuckDBPyConnection, amounts: dict[str, int]) -> dict[str, int]:
@@ -217,8 +326,13 @@ def refuse_debit(cursor: duckdb.DuckDBPyConnection, user: str, amount: int) -> N
     raise InsufficientTokensError(user, amount, row[0])
 
 
-def _settlement_row(s: Settle) -> LedgerRow:
-    if s.status == "succeeded":
-        return LedgerRow(s.user, "capture", 0, s.call_id, s.actor, f"{s.function} succeeded")
-    return LedgerRow(s.user, "release", s.cost, s.call_id, s.actor,
-                     f"{s.function} {s.status}: nothing charged")
+def _hold_row(c: NewCall) -> LedgerRow:
+    return LedgerRow(c.user, "hold", -c.cost, c.call_id, c.user, f"hold for {c.function}")
+
+
+def _settlement_row(user: str, cost: int, call_id: str, function: str, status: str,
+                    actor: str) -> LedgerRow:
+    if status == "succeeded":
+        return LedgerRow(user, "capture", 0, call_id, actor, f"{function} succeeded")
+    return LedgerRow(user, "release", cost, call_id, actor,
+                     f"{function} {status}: nothing charged")

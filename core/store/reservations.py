@@ -1,0 +1,176 @@
+"""The reservation book: holds kept in memory, for a store with one writer process.
+
+Why holds may live in memory: a durable hold exists so that other processes see the
+reservation and so that it survives a crash. A DuckDB file has one writer process (DuckDB's
+file lock enforces it), so there is nobody else to see it; and a crash loses an in-memory
+hold together with the unfinished call it protected, whose call row and ledger rows are
+then never written: nothing is held and nothing is lost after a restart. The call is
+written once, when it ends, in one transaction (call row with its final status, the hold
+and capture-or-release ledger rows, the balance change).
+
+What the book must guarantee instead of the durable debit:
+
+- available = durable balance - outstanding holds, checked and reserved under one lock,
+  so concurrent calls can never reserve more than the balance (the capture can never hit
+  the CHECK constraint);
+- a take-back (a negative adjustment) reserves its amount the same way, so it cannot take
+  tokens that running calls hold;
+- a call id is in the book while its call runs, so a retry arriving meanwhile sees it and
+  waits for the first outcome instead of running the function again.
+
+The durable balances the book knows are those of committed transactions: the store reports
+every commit's balances (absolute values, as its statements wrote them) and the
+reservations it wrote in ONE step (``committed``), so `available` never counts a capture
+twice or misses one. Users never seen are read from the store once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..errors import InsufficientTokensError, UnknownUserError
+from .base import NewCall, utcnow
+
+
+@dataclass(eq=False)
+class Reservation:
+    """Tokens held in memory: a running call's cost, or a take-back's amount."""
+
+    user: str
+    amount: int
+    call: NewCall | None = None  # None for a take-back
+    started_at: datetime = field(default_factory=utcnow)
+    settling: bool = False  # claimed by finish_call or the sweep: settled once only
+    dropped: bool = False  # written or cancelled: its tokens are no longer held
+
+
+class ReservationBook:
+    def __init__(self, read_balance: Callable[[str], int | None]) -> None:
+        self._read_balance = read_balance  # the durable balance, None for an unknown user
+        self._lock = threading.Lock()
+        self._balances: dict[str, int] = {}  # durable balance after the last commit
+        self._held: dict[str, int] = {}
+        self._calls: dict[str, Reservation] = {}
+
+    # -- reserving ----------------------------------------------------------------------
+
+    def reserve_call(self, call: NewCall) -> tuple[Reservation, bool]:
+        """Reserve the call's cost; returns (reservation, True), owned by the caller.
+
+        If a call with this id is running, returns (its reservation, False) and reserves
+        nothing: the caller replays it. Raises UnknownUserError, or InsufficientTokensError
+        when the balance less what running calls hold is below the cost.
+        """
+        with self._lock:
+            running = self._calls.get(call.call_id)
+            if running is not None:
+                return running, False
+            available = self._available(call.user)
+            if available < call.cost:
+                raise InsufficientTokensError(call.user, call.cost, available)
+            reservation = Reservation(call.user, call.cost, call)
+            self._calls[call.call_id] = reservation
+            self._hold(call.user, call.cost)
+            return reservation, True
+
+    def reserve_take_back(self, user: str, amount: int) -> Reservation:
+        """Hold ``amount`` (> 0) for a take-back; raises InsufficientTokensError when
+        running calls or the balance leave too little."""
+        with self._lock:
+            available = self._available(user)
+            if available < amount:
+                raise InsufficientTokensError(user, amount, available)
+            self._hold(user, amount)
+            return Reservation(user, amount)
+
+    def _hold(self, user: str, amount: int) -> None:
+        if amount:
+            self._held[user] = self._held.get(user, 0) + amount
+
+    def _available(self, user: str) -> int:
+        if user not in self._balances:
+            # Read under the lock: a commit's report (committed) waits for it, so the value
+            # installed here is never older than the last report.
+            balance = self._read_balance(user)
+            if balance is None:
+                raise UnknownUserError(f"no such user: {user}")
+            self._balances[user] = balance
+        return self._balances[user] - self._held.get(user, 0)
+
+    # -- settling -----------------------------------------------------------------------
+
+    def running(self, call_id: str) -> Reservation | None:
+        with self._lock:
+            return self._calls.get(call_id)
+
+    def claim(self, call: NewCall) -> Reservation | None:
+        """Claim a running call for settlement: None if it is not running (with that user and
+        cost) or was claimed already, so a call is settled once."""
+        with self._lock:
+            reservation = self._calls.get(call.call_id)
+            if (reservation is None or reservation.settling or reservation.call is None
+                    or (reservation.user, reservation.amount) != (call.user, call.cost)):
+                return None
+            reservation.settling = True
+            return reservation
+
+    def claim_overdue(self, deadline_before: datetime | None) -> list[Reservation]:
+        """Claim running calls whose deadline is before the given time (None: all)."""
+        with self._lock:
+            overdue = [r for r in self._calls.values() if not r.settling and r.call and (
+                deadline_before is None or r.call.deadline_at < deadline_before)]
+            for reservation in overdue:
+                reservation.settling = True
+            return overdue
+
+    def committed(self, balances: dict[str, int], settled: Iterable[Reservation]) -> None:
+        """A transaction committed: these are its accounts' balances now, and these
+        reservations are written (captured, released or taken back). One step, so that
+        `available` never sees the balance change without the hold gone, or the reverse."""
+        with self._lock:
+            self._balances.update(balances)
+            for reservation in settled:
+                self._drop(reservation)
+
+    def cancel(self, reservation: Reservation) -> None:
+        """Drop a reservation that was not written (a refusal, a failed write)."""
+        with self._lock:
+            self._drop(reservation)
+
+    def _drop(self, reservation: Reservation) -> None:
+        if reservation.dropped:
+            return  # written, then cancelled by a finally: once is enough
+        left = self._held.get(reservation.user, 0) - reservation.amount
+        if left:
+            self._held[reservation.user] = left
+        else:
+            self._held.pop(reservation.user, None)
+        if reservation.call is not None:
+            del self._calls[reservation.call.call_id]
+        reservation.dropped = True
+
+    def forget_balances(self, users: Iterable[str]) -> None:
+        """Read these balances afresh next time (after a write found them changed)."""
+        with self._lock:
+            for user in users:
+                self._balances.pop(user, None)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def balance(self, user: str) -> int:
+        """The durable balance as of the last commit (read from the store if never seen)."""
+        with self._lock:
+            self._available(user)
+            return self._balances[user]
+
+    def calls(self) -> list[Reservation]:
+        """The running calls (a snapshot)."""
+        with self._lock:
+            return list(self._calls.values())
+
+    def held(self, user: str) -> int:
+        with self._lock:
+            return self._held.get(user, 0)
