@@ -64,6 +64,7 @@ def cold_starts(count: int) -> list[float]:
 
 async def sign_up(browser, server: Server, name: str):
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT)  # a loaded machine is slow, not broken
     page = await context.new_page()
     await page.goto(server.url + "/signup")
     await page.get_by_label("User name").fill(name)
@@ -75,6 +76,7 @@ async def sign_up(browser, server: Server, name: str):
 
 async def sign_in_admin(browser, server: Server):
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT)
     page = await context.new_page()
     await page.goto(server.url + "/signin")
     await page.get_by_label("User name").fill("admin")
