@@ -88,7 +88,7 @@ def job_data() -> JobData:
 
 
 def resolver() -> TitleResolver:
-    """The process-wide title resolver (its index is built on first use, about 4 s)."""
+    """The process-wide title resolver (its precomputed index is loaded on first use)."""
     from ..resolver import get_resolver
 
     with _LOAD:
