@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
 
-from tokenworks.plugins.job_titles import build_data
+from tokenworks.plugins.job_titles import build_data, index_file
+from tokenworks.plugins.job_titles.data import DATA_DIR, JobData
+from tokenworks.plugins.job_titles.resolver import TitleResolver
 
 RAW = Path(__file__).parent / "fixtures" / "job_titles_raw"
 
@@ -173,3 +177,46 @@ def test_the_build_is_deterministic(built: tuple[Path, str], tmp_path: Path) -> 
         assert (tmp_path / f"{name}.parquet").read_bytes() == (
             out / f"{name}.parquet"
         ).read_bytes(), name
+
+
+# -- the precomputed resolver index (data/title_index.npz) ---------------------------------
+INDEX_TITLES = ["Data Scientist", "RN", "Sr. Software Engineer", "Truck Driver", "cashier", "xqzt"]
+
+
+def test_the_committed_index_is_current() -> None:
+    # Stale means its inputs (Parquet files, cleaning or indexing code) changed since it was
+    # written: rebuild it with `python -m tokenworks.plugins.job_titles.index_file`.
+    assert index_file.read_index(DATA_DIR) is not None
+
+
+def test_the_build_writes_an_index_that_answers_as_a_built_one(
+        built: tuple[Path, str]) -> None:
+    out, printed = built
+    assert index_file.INDEX_FILE in printed
+    data = JobData.load(out)
+    state = index_file.read_index(out)
+    assert state is not None
+    loaded = TitleResolver.from_state(data, state)
+    fresh = TitleResolver(data)
+    assert loaded.keys == fresh.keys and loaded.alias_title == fresh.alias_title
+    assert np.array_equal(loaded.chars.vals, fresh.chars.vals)
+    for title in INDEX_TITLES:
+        assert loaded.resolve(title) == fresh.resolve(title), title
+
+
+def test_a_stale_index_is_ignored(built: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = built
+    copy = tmp_path / "data"
+    shutil.copytree(out, copy)
+    assert index_file.read_index(copy) is not None
+    with (copy / "titles.parquet").open("ab") as handle:  # the titles changed since
+        handle.write(b"\0")
+    assert index_file.read_index(copy) is None
+
+
+def test_an_index_for_other_occupations_is_refused(built: tuple[Path, str]) -> None:
+    out, _ = built
+    state = index_file.read_index(out)
+    assert state is not None
+    with pytest.raises(ValueError, match="other occupations"):
+        TitleResolver.from_state(JobData.load(), state)

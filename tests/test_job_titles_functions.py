@@ -303,10 +303,17 @@ def test_bad_word_cloud_input_is_refused(host: Host, payload: dict[str, Any],
     assert field in [f for f, _ in error.problems]
 
 
-def test_nonsense_title_gets_no_confident_match_with_tips(host: Host) -> None:
-    outcome = call(host, "analyze_job_title", title="qwxz plorbt vvvk")
+@pytest.mark.parametrize("function", ["analyze_job_title", "get_career_pathways",
+                                      "get_market_intelligence", "get_title_relationships"])
+def test_no_confident_match_is_a_charged_answer_with_tips(host: Host, function: str) -> None:
+    # `call` checks that the call succeeded and was charged the function's cost.
+    outcome = call(host, function, title="qwxz plorbt vvvk")
     assert [b.kind for b in outcome.blocks] == ["markdown"]
     assert "No confident match" in text(outcome) and "O*NET code" in text(outcome)
+    assert "charged like any other" in text(outcome)
+    # ... and the function's description says so before anyone pays.
+    description = next(v.spec.description for v in host.functions() if v.spec.name == function)
+    assert "No confident match" in description and "charged" in description
 
 
 def test_unknown_code_says_so(host: Host) -> None:

@@ -67,6 +67,44 @@ def test_cleaning(raw: str, cleaned: str) -> None:
     assert clean_title(raw).cleaned == cleaned
 
 
+@pytest.mark.parametrize(("raw", "cleaned"), [
+    # a large US city: before a state (with or without a comma), after a separator or "in",
+    # or last after the job
+    ("Software Engineer Dallas TX", "software engineer"),
+    ("Software Engineer - Dallas TX", "software engineer"),
+    ("Registered Nurse in Dallas, Texas", "registered nurse"),
+    ("Store Manager, St. Louis MO", "store manager"),
+    ("Delivery Driver Aurora IL 60506", "delivery driver"),
+    ("Data Analyst New York NY", "data analyst"),
+    ("Project Manager Washington DC", "project manager"),
+    ("Warehouse Associate - Dallas", "warehouse associate"),
+    ("Line Cook at Atlanta", "line cook"),
+    ("Data Analyst - New York City", "data analyst"),
+    ("Sales Rep, San Francisco Bay Area", "sales representative"),
+    ("RN - Med Surg - Greater Boston Area", "registered nurse medical surg"),
+    ("Cashier Houston", "cashier"),
+    ("Data Analyst NYC", "data analyst"),
+    # first in the title a city is often the employer, and some names are words: kept
+    ("Houston Methodist RN", "houston methodist registered nurse"),
+    ("Dallas Cowboys Cheerleader", "dallas cowboys cheerleader"),
+    ("Portland Cement Plant Operator", "portland cement plant operator"),
+    ("Mobile Developer", "mobile developer"),
+    ("Dallas TX", "dallas tx"),  # nothing but a place: the words are all there is
+])
+def test_cleaning_cuts_city_names(raw: str, cleaned: str) -> None:
+    assert clean_title(raw).cleaned == cleaned
+
+
+def test_no_published_title_loses_words_to_the_city_rules() -> None:
+    # The published titles name jobs, not places: the city rules must leave them whole.
+    from tokenworks.plugins.job_titles.places import strip_places
+
+    titles = {t.title for t in get_data().titles}
+    changed = [t for t in titles if " ".join(strip_places(t).replace(",", " ").split())
+               != " ".join(t.replace(",", " ").split())]
+    assert changed == []
+
+
 def test_match_tokens_drop_seniority_and_put_the_head_noun_last() -> None:
     assert clean_title("Senior Accountant III").tokens == ("accountant",)
     assert clean_title("Director of Nursing").tokens == ("nursing", "director")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .functions.states import STATES
+from .places import strip_places
 
 MAX_CHARS = 300  # longer inputs are cut: no job title needs more
 
@@ -175,10 +176,12 @@ def _ascii_fold(text: str) -> str:
 
 
 def strip_noise(text: str) -> str:
-    """Remove pay, requisition ids, locations, remote/shift/employment-type words."""
+    """Remove pay, requisition ids, locations (states, large US cities), remote, shift and
+    employment-type words."""
     text = _PAY.sub(" ", text)
     text = _REQ.sub(" ", text)
     text = _CITY_STATE.sub(_drop_city_state, text)
+    text = strip_places(text)  # before state names: "New York, NY" is a city, not a state
     text = _STATE_NAME.sub(" ", text)
     text = _NOISE.sub(" ", text)
     return text

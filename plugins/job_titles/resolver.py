@@ -35,8 +35,10 @@ from .text_index import (
     NaiveBayes,
     Space,
     char_features,
+    pack_strings,
     stem,
     text_tokens,
+    unpack_strings,
     word_features,
 )
 
@@ -154,14 +156,17 @@ class TitleResolver:
 
     def __init__(self, data: JobData, titles: Iterable[tuple[str, str]] | None = None,
                  weights: dict[str, Any] | None = None):
-        self.data = data
-        self.gazetteer = data.gazetteer_tags()
-        self.ranker = _Ranker(weights if weights is not None else _load_weights())
-        self._cache: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
+        self._setup(data, weights)
         pairs: Iterable[Any] = data.titles if titles is None else titles
         rows = ((t[0], t[1], _source(t), bool(getattr(t, "shared_soc", False)))
                 for t in pairs)
         self._build(rows)
+
+    def _setup(self, data: JobData, weights: dict[str, Any] | None) -> None:
+        self.data = data
+        self.gazetteer = data.gazetteer_tags()
+        self.ranker = _Ranker(weights if weights is not None else _load_weights())
+        self._cache: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
 
     # -- index -----------------------------------------------------------------------------
     def _build(self, rows: Iterable[tuple[str, str, str, bool]]) -> None:
@@ -206,10 +211,6 @@ class TitleResolver:
         self.ao_ptr = np.asarray(ptr, dtype=np.int64)
         self.ao_occ = np.asarray(ao_occ, dtype=np.int32)
         self.ao_w = np.asarray(ao_w, dtype=np.float64)
-        self.pair_alias = np.repeat(np.arange(len(self.keys)), np.diff(self.ao_ptr))
-        self.pair_esco = np.array([s.startswith("esco") for s in self.alias_source])
-        self.pair_source = np.array([5 if s == "lay" else _SOURCE_CODE.get(s, 0)
-                                     for s in self.alias_source], dtype=np.int8)
         heads: dict[str, int] = {}
         self.alias_head = np.array([heads.setdefault(stem(k.rsplit(" ", 1)[-1]), len(heads))
                                     for k in self.keys], dtype=np.int32)
@@ -229,8 +230,7 @@ class TitleResolver:
         self.nb = NaiveBayes(profiles)
         del profiles
         docs: list[dict[str, float]] = []
-        presence: dict[str, list[int]] = {}
-        for oi, c in enumerate(self.codes):
+        for c in self.codes:
             o = occ[c]
             text = " ".join([o.title, o.description]
                             + [t.task for t in self.data.tasks.get(c, ())[:15]])
@@ -238,20 +238,82 @@ class TitleResolver:
             for w in text_tokens(text):
                 feats[w] = feats.get(w, 0.0) + 1.0
             docs.append(feats)
-            for w in feats:
-                presence.setdefault(w, []).append(oi)
         self.descriptions = Space(docs)
-        self.desc_presence = {w: np.asarray(v, dtype=np.int32) for w, v in presence.items()}
-        del presence, docs
+        del docs
+        self._derive()
+
+    def _derive(self) -> None:
+        """The lookups computed from the index's arrays (fast; also after `from_state`)."""
+        occ = self.data.occupations
+        self.exact = {k: i for i, k in enumerate(self.keys)}
+        self.pair_alias = np.repeat(np.arange(len(self.keys)), np.diff(self.ao_ptr))
+        self.pair_esco = np.array([s.startswith("esco") for s in self.alias_source])
+        self.pair_source = np.array([5 if s == "lay" else _SOURCE_CODE.get(s, 0)
+                                     for s in self.alias_source], dtype=np.int8)
         self.occ_title = [occ[c].title for c in self.codes]
         self.occ_soc = [occ[c].soc for c in self.codes]
-        self.n_aliases = np.bincount(self.ao_occ, minlength=n_occ).astype(float)
+        self.n_aliases = np.bincount(self.ao_occ, minlength=len(self.codes)).astype(float)
         self.main_code = np.array([c.endswith(".00") for c in self.codes], dtype=float)
         self.groups = []
         for attr in ("soc", "minor_code", "major_code"):
             ix: dict[str, int] = {}
             self.groups.append(np.array([ix.setdefault(getattr(occ[c], attr), len(ix))
                                          for c in self.codes]))
+
+    def desc_presence(self, word: str) -> np.ndarray | None:
+        """The occupations whose description or tasks use a (stemmed) word."""
+        j = self.descriptions.fid.get(word)
+        if j is None:
+            return None
+        ip = self.descriptions.indptr
+        return self.descriptions.rows[ip[j]:ip[j + 1]]
+
+    # -- a precomputed index (index_file.py) -------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """The index as named arrays, for `from_state` (see index_file.py)."""
+        sources = sorted(set(self.alias_source))
+        src_ix = {s: i for i, s in enumerate(sources)}
+        out: dict[str, np.ndarray] = {
+            "codes": pack_strings(self.codes), "keys": pack_strings(self.keys),
+            "ao_ptr": self.ao_ptr, "ao_occ": self.ao_occ, "ao_w": self.ao_w,
+            "sources": pack_strings(sources),
+            "alias_source": np.array([src_ix[s] for s in self.alias_source], dtype=np.int8),
+            "alias_title": pack_strings(self.alias_title), "alias_head": self.alias_head,
+            "heads": pack_strings(list(self.head_ids)),
+        }
+        for name in ("words", "chars", "profiles", "nb", "descriptions"):
+            for k, v in getattr(self, name).state().items():
+                out[f"{name}.{k}"] = v
+        return out
+
+    @classmethod
+    def from_state(cls, data: JobData, st: dict[str, np.ndarray],
+                   weights: dict[str, Any] | None = None) -> TitleResolver:
+        """A resolver over a precomputed index (`state()` of one built from `data`)."""
+        self = cls.__new__(cls)
+        self._setup(data, weights)
+        self.codes = unpack_strings(st["codes"])
+        if self.codes != list(data.occupations):
+            raise ValueError("the precomputed index was built for other occupations")
+        self.keys = unpack_strings(st["keys"])
+        self.ao_ptr, self.ao_occ, self.ao_w = st["ao_ptr"], st["ao_occ"], st["ao_w"]
+        sources = unpack_strings(st["sources"])
+        self.alias_source = [sources[i] for i in st["alias_source"].tolist()]
+        self.alias_title = unpack_strings(st["alias_title"])
+        self.alias_head = st["alias_head"]
+        self.head_ids = {h: i for i, h in enumerate(unpack_strings(st["heads"]))}
+        parts: dict[str, dict[str, np.ndarray]] = {}
+        for k, v in st.items():
+            if "." in k:
+                name, field = k.split(".", 1)
+                parts.setdefault(name, {})[field] = v
+        self.words = Space.from_state(parts["words"])
+        self.chars = Space.from_state(parts["chars"])
+        self.profiles = Space.from_state(parts["profiles"])
+        self.nb = NaiveBayes.from_state(parts["nb"])
+        self.descriptions = Space.from_state(parts["descriptions"])
+        self._derive()
+        return self
 
     # -- evidence --------------------------------------------------------------------------
     def evidence(self, tokens: Sequence[str], k: int = CANDIDATES) -> Evidence | None:
@@ -328,7 +390,7 @@ class TitleResolver:
                 if f != head_word:
                     np.maximum(mod_assoc[occs], share, out=share)
                     mod_assoc[occs] = share
-            docs = self.desc_presence.get(f)
+            docs = self.desc_presence(f)
             if docs is not None:
                 desc_cov[docs] += 1.0 / len(words)
         head = np.zeros(n_occ)
@@ -463,11 +525,16 @@ _LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def _default_resolver() -> TitleResolver:
-    return TitleResolver(get_data())
+    from .index_file import read_index
+
+    data = get_data()
+    state = read_index(data.data_dir)  # None when missing or stale: then build (seconds)
+    return TitleResolver.from_state(data, state) if state else TitleResolver(data)
 
 
 def get_resolver() -> TitleResolver:
-    """The process-wide resolver over all titles of `get_data()`, built on first use (a few
-    seconds); threads that ask at the same time wait for the one build."""
+    """The process-wide resolver over all titles of `get_data()`, loaded on first use from
+    the precomputed index (data/title_index.npz, well under a second) or built when that is
+    missing or stale; threads that ask at the same time wait for the one load."""
     with _LOCK:
         return _default_resolver()

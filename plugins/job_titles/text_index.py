@@ -84,12 +84,31 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return idx
 
 
+def pack_strings(items: Sequence[str]) -> np.ndarray:
+    """Strings as one uint8 array (UTF-8, NUL-separated): storable without pickle."""
+    return np.frombuffer("\0".join(items).encode("utf-8"), dtype=np.uint8)
+
+
+def unpack_strings(packed: np.ndarray) -> list[str]:
+    return packed.tobytes().decode("utf-8").split("\0") if len(packed) else []
+
+
 class Space:
     """A TF-IDF space: sublinear tf * smooth idf, rows L2-normalised; cosine queries.
 
     `prune_df`: `query_pool` picks its rows by the features found in at most that many rows
     (cheap), then adds the commoner features' share for the picked rows only.
     """
+
+    n: int
+    fid: dict[str, int]
+    idf: np.ndarray
+    df: np.ndarray
+    rows: np.ndarray
+    vals: np.ndarray
+    indptr: np.ndarray
+    heavy_col: np.ndarray
+    heavy: np.ndarray
 
     def __init__(self, rows: Iterable[dict[str, float]], boost: dict[str, float] | None = None,
                  prune_df: int | None = None):
@@ -122,24 +141,49 @@ class Space:
         norm = np.sqrt(np.bincount(rix, weights=val * val, minlength=n))
         val = (val / np.where(norm > 0, norm, 1.0)[rix]).astype(np.float32)
         order = np.argsort(feats, kind="stable")
+        self._finish(n, fid, idf, df, rix[order], val[order], prune_df)
+
+    def _finish(self, n: int, fid: dict[str, int], idf: np.ndarray, df: np.ndarray,
+                rows: np.ndarray, vals: np.ndarray, prune_df: int | None) -> None:
         self.n = n
         self.fid = fid
         self.idf = idf
         self.df = df
-        self.rows = rix[order]
-        self.vals = val[order]
+        self.rows = rows
+        self.vals = vals
         self.indptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
-        # Features in more than prune_df rows: kept as a dense (features x rows) float16
-        # matrix too, so that a few rows are scored on them without scanning long postings.
+        # Features in more than prune_df rows: kept as a dense (rows x features) matrix too,
+        # so that a few rows are scored on them without scanning long postings. Row-major,
+        # so the picked rows are contiguous; float32, since numpy has no fast float16 matmul.
         self.heavy_col = np.full(len(fid), -1, dtype=np.int32)
-        self.heavy = np.zeros((0, 0), dtype=np.float16)
+        self.heavy = np.zeros((0, 0), dtype=np.float32)
+        self.prune_df = prune_df
         if prune_df is not None:
             common = np.flatnonzero(df > prune_df)
             self.heavy_col[common] = np.arange(len(common))
-            self.heavy = np.zeros((len(common), n), dtype=np.float16)
+            self.heavy = np.zeros((n, len(common)), dtype=np.float32)
             for c, j in enumerate(common.tolist()):
                 lo, hi = self.indptr[j], self.indptr[j + 1]
-                self.heavy[c, self.rows[lo:hi]] = self.vals[lo:hi]
+                self.heavy[self.rows[lo:hi], c] = self.vals[lo:hi]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that rebuild this space with `from_state` (for a precomputed index).
+        Rows are stored as differences: within a feature's postings they ascend, so the
+        differences are small and compress well."""
+        return {"n": np.array([self.n, -1 if self.prune_df is None else self.prune_df]),
+                "features": pack_strings(list(self.fid)), "idf": self.idf,
+                "df": self.df.astype(np.int32),
+                "rows": np.diff(self.rows, prepend=0).astype(np.int32), "vals": self.vals}
+
+    @classmethod
+    def from_state(cls, st: dict[str, np.ndarray]) -> Space:
+        self = cls.__new__(cls)
+        n, prune = (int(v) for v in st["n"])
+        fid = {f: i for i, f in enumerate(unpack_strings(st["features"]))}
+        self._finish(n, fid, st["idf"], st["df"].astype(np.int64),
+                     np.cumsum(st["rows"], dtype=np.int64).astype(np.int32), st["vals"],
+                     None if prune < 0 else prune)
+        return self
 
     def _query_weights(self, feats: dict[str, float]) -> tuple[list[int], list[float]]:
         ids, ws = [], []
@@ -186,7 +230,7 @@ class Space:
         exact = part[top] if part is not None else np.zeros(len(top))
         if heavy and len(top):
             cols = [c for c, _ in heavy]
-            exact = exact + np.array([w for _, w in heavy]) @ self.heavy[np.ix_(cols, top)]
+            exact = exact + self.heavy[top][:, cols] @ np.array([w for _, w in heavy])
         return top, exact
 
     def _pool_dense(self, ids: list[int], ws: list[float],
@@ -202,6 +246,14 @@ class Space:
 
 class NaiveBayes:
     """Multinomial naive Bayes over classes, from per-class feature counts (add-alpha)."""
+
+    n: int
+    fid: dict[str, int]
+    base: np.ndarray
+    classes: np.ndarray
+    counts: np.ndarray
+    logs: np.ndarray
+    indptr: np.ndarray
 
     def __init__(self, counts: Sequence[dict[str, float]], alpha: float = 0.1):
         n = len(counts)
@@ -227,6 +279,26 @@ class NaiveBayes:
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(feats, minlength=len(fid)))))
         self.fid = fid
         self.n = n
+        self.alpha = alpha
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that rebuild this model with `from_state`."""
+        return {"n": np.array([self.n]), "alpha": np.array([self.alpha]),
+                "features": pack_strings(list(self.fid)), "base": self.base,
+                "classes": self.classes, "counts": self.counts, "indptr": self.indptr}
+
+    @classmethod
+    def from_state(cls, st: dict[str, np.ndarray]) -> NaiveBayes:
+        self = cls.__new__(cls)
+        self.n = int(st["n"][0])
+        self.alpha = float(st["alpha"][0])
+        self.fid = {f: i for i, f in enumerate(unpack_strings(st["features"]))}
+        self.base = st["base"]
+        self.classes = st["classes"]
+        self.counts = st["counts"]
+        self.logs = np.log((self.counts + self.alpha) / self.alpha)
+        self.indptr = st["indptr"]
+        return self
 
     def presence(self, feature: str) -> tuple[np.ndarray, np.ndarray]:
         """The classes having a feature, and its counts there."""

@@ -39,6 +39,10 @@ def analyze_job_title(request: AnalyzeInput) -> list[blocks.Block]:
     with a confidence and alternatives, then shows the SOC hierarchy, the job zone and what
     it means, typical education and experience, the top skills and knowledge (technology
     areas where O*NET has no ratings), hot and in-demand technologies and the key tasks.
+
+    A title that matches no occupation with enough confidence still gets a successful
+    answer, charged like any other call: "No confident match", the closest occupations
+    with their confidence, and known titles to try instead.
     """
     match, resolution = match_title(request.title, request.context)
     if match is None:

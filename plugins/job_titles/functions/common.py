@@ -90,7 +90,7 @@ def job_data() -> JobData:
 
 
 def resolver() -> TitleResolver:
-    """The process-wide title resolver (its index is built on first use, about 4 s)."""
+    """The process-wide title resolver (its precomputed index is loaded on first use)."""
     from ..resolver import get_resolver
 
     with _LOAD:
@@ -143,7 +143,11 @@ def _code_occupation(data: JobData, text: str) -> Occupation | None:
 
 
 def no_match_blocks(title: str, resolution: Resolution | None) -> list[blocks.Block]:
-    """The answer for a title no occupation fits: the weak guesses and what to try instead."""
+    """The answer for a title no occupation fits: the weak guesses and what to try instead.
+
+    A successful result, charged at the function's cost: the matching work was done and the
+    guesses and suggestions are its answer. (Input that cannot be a title at all is refused
+    at validation instead, and a refused call is never charged.)"""
     lines = [f"### No confident match for “{title}”"]
     if ONET_CODE.match(title) or SOC_CODE.match(title):
         lines.append(f"No O*NET occupation has the code {title}. Codes look like 15-2051.00 "
@@ -162,6 +166,9 @@ def no_match_blocks(title: str, resolution: Resolution | None) -> list[blocks.Bl
         lines.append("Try one of: " + ", ".join(f"“{s}”" for s in suggestions[:8]) + ".")
     lines.append("Tips: write the title in English without company names or codes, spell out "
                  "unusual abbreviations, or pass an O*NET code such as `15-2051.00`.")
+    # Said in the answer too, so that nobody is surprised by the charge: the search ran and
+    # these guesses and suggestions are its result (docs/job-titles.md, "No confident match").
+    lines.append("This answer counts as a completed call and is charged like any other.")
     return [blocks.Markdown(title="No confident match", text="\n\n".join(lines))]
 
 

@@ -55,6 +55,10 @@ def get_market_intelligence(request: MarketInput) -> list[blocks.Block]:
     given), the top states by employment or location quotient, BLS 2024-34 projected growth
     and annual openings with an outlook label, the factors BLS lists for the occupation and
     its in-demand technologies, with charts for wages and states.
+
+    A title that matches no occupation with enough confidence still gets a successful
+    answer, charged like any other call: "No confident match", the closest occupations
+    with their confidence, and known titles to try instead.
     """
     match, resolution = match_title(request.title, request.context)
     if match is None:

@@ -75,6 +75,10 @@ def get_career_pathways(request: PathwaysInput) -> list[blocks.Block]:
     A directed graph and a table built from O*NET related occupations, each move weighted by
     the change in job zone, wage (OEWS) and entry education and by skill overlap. The paths
     are inferred from occupational similarity, not observed moves.
+
+    A title that matches no occupation with enough confidence still gets a successful
+    answer, charged like any other call: "No confident match", the closest occupations
+    with their confidence, and known titles to try instead.
     """
     match, resolution = match_title(request.title, request.context)
     if match is None:
