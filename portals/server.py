@@ -13,9 +13,8 @@ from pathlib import Path
 import anyio
 import streamlit as st
 from starlette.middleware import Middleware
-from starlette.routing import Mount
 
-from tokenworks.api.app import create_app
+from tokenworks.api.app import mount
 from tokenworks.api.settings import ApiSettings
 from tokenworks.portals.gate import SignInGate
 from tokenworks.portals.routes import ROUTES
@@ -32,8 +31,7 @@ async def lifespan(app: st.App):
 
 app = st.App(
     str(Path(__file__).with_name("main.py")),
-    routes=[*ROUTES, Mount("/api", app=create_app(get_host, ApiSettings.from_env(),
-                                                  ready=READY.is_set))],
+    routes=[*ROUTES, mount(get_host, ApiSettings.from_env(), ready=READY.is_set)],
     middleware=[Middleware(SignInGate)],
     lifespan=lifespan,
 )

@@ -7,10 +7,12 @@ portals' Host through ``get_host`` (in `tokenworks serve`, the st.cache_resource
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from tokenworks import __version__
 from tokenworks.host import Host
@@ -52,3 +54,19 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
 
     app.openapi = document  # type: ignore[method-assign]
     return app
+
+
+class ApiMount(Mount):
+    """Starlette's Mount, except that it also claims paths holding an encoded newline
+    (%0A): its pattern's ``.`` stops at one, and such a request would otherwise get the
+    outer server's plain-text 404 instead of the API's problem document."""
+
+    def __init__(self, path: str, app: FastAPI) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
+def mount(get_host: Callable[[], Host], settings: ApiSettings | None = None,
+          ready: Callable[[], bool] | None = None, path: str = "/api") -> Mount:
+    """The API as a route to add to a Starlette (or st.App) application, under ``path``."""
+    return ApiMount(path, create_app(get_host, settings, ready))

@@ -3,15 +3,23 @@ validation and the responses come from one definition."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tokenworks.blocks import Block, BlockKind
 
 LIMIT_MAX = 1000
 TOKENS_MAX = 1_000_000_000  # one change of a balance or a cost: far below BIGINT's range
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+# The store keeps naive UTC; RFC 3339 (OpenAPI's date-time) needs the offset: "...Z".
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
 
 
 class FunctionInfo(BaseModel):
@@ -45,19 +53,19 @@ class CallResult(BaseModel):
     latency_ms: float | None = None
     replayed: bool = Field(default=False, description="true when an earlier call with the "
                                                       "same Idempotency-Key answered")
-    started_at: datetime | None = None
+    started_at: Timestamp | None = None
 
 
 class Me(BaseModel):
     name: str
     role: str
     balance: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LedgerItem(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     kind: str
     amount: int
     balance_after: int
@@ -72,8 +80,8 @@ class CallSummary(BaseModel):
     status: str
     cost: int
     charged: int
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: Timestamp
+    finished_at: Timestamp | None
     latency_ms: float | None
     error: str | None
 
@@ -82,8 +90,8 @@ class KeyInfo(BaseModel):
     key_id: str
     name: str
     user: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
     active: bool
 
 
@@ -93,6 +101,11 @@ class Revoked(BaseModel):
 
 
 class FunctionChange(BaseModel):
+    # "enabled, cost or both", said in the schema too, so clients and fuzzers know it.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}},
+        {"required": ["cost"], "properties": {"cost": {"type": "integer"}}}]})
+
     enabled: bool | None = Field(default=None, description="switch the function on or off")
     cost: int | None = Field(default=None, ge=0, le=TOKENS_MAX, description="new cost")
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S",
@@ -111,6 +124,9 @@ class PluginState(BaseModel):
 
 
 class Grant(BaseModel):
+    model_config = ConfigDict(json_schema_extra={
+        "not": {"required": ["amount"], "properties": {"amount": {"const": 0}}}})
+
     amount: int = Field(ge=-TOKENS_MAX, le=TOKENS_MAX,
                         description="tokens to give (> 0) or take back (< 0); not 0")
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
@@ -125,12 +141,12 @@ class UserInfo(BaseModel):
     name: str
     role: str
     balance: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class AuditEntry(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     actor: str
     target_kind: str
     target: str

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from tokenworks.api.app import create_app
+from tokenworks.api.app import mount
 from tokenworks.api.keys import create_key
 from tokenworks.api.settings import ApiSettings
 from tokenworks.host import Host
@@ -38,7 +37,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def mounted(host: Host, settings: ApiSettings = ROOMY) -> Starlette:
-    return Starlette(routes=[Mount("/api", app=create_app(lambda: host, settings))])
+    return Starlette(routes=[mount(lambda: host, settings)])
 
 
 @pytest.fixture

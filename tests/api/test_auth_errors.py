@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from tokenworks.api.app import create_app
+from tokenworks.api.app import mount
 from tokenworks.api.keys import create_key, revoke_key
 from tokenworks.api.settings import ApiSettings
 
@@ -140,7 +139,7 @@ def test_a_host_that_cannot_open_is_503(tmp_path) -> None:
     def no_host():
         raise OSError("disk gone")
 
-    app = Starlette(routes=[Mount("/api", app=create_app(no_host))])
+    app = Starlette(routes=[mount(no_host)])
     client = TestClient(app, raise_server_exceptions=False)
     response = client.get("/api/me", headers=bearer("tw_0123456789ab_" + "x" * 43))
     assert_problem(response, 503)
