@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from portals.conftest import portal  # noqa: F401  (the portal fixture, for the keys page)
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
