@@ -25,6 +25,8 @@ def user_pages() -> list[st.Page]:
                 url_path="run"),
         st.Page("user/history.py", title="History", icon=":material/history:", url_path="history"),
         st.Page("user/tokens.py", title="Tokens", icon=":material/toll:", url_path="tokens"),
+        st.Page("user/api_keys.py", title="API keys", icon=":material/key:",
+                url_path="api-keys"),
         st.Page("user/about.py", title="About", icon=":material/info:", url_path="about"),
     ]
 

@@ -1,7 +1,8 @@
 """The portal process: `tokenworks serve` runs this file with `streamlit run`.
 
 Streamlit finds the ``st.App`` below and serves, in one process sharing one Host: the
-pages of both portals (main.py, role-based navigation), the sign-in routes and /health.
+pages of both portals (main.py, role-based navigation), the sign-in routes and /health,
+and the REST API under /api (tokenworks.api; its routes call the same Host).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import anyio
 import streamlit as st
 from starlette.middleware import Middleware
 
+from tokenworks.api.app import mount
+from tokenworks.api.settings import ApiSettings
 from tokenworks.portals.gate import SignInGate
 from tokenworks.portals.routes import ROUTES
-from tokenworks.portals.runtime import get_host, warm_up
+from tokenworks.portals.runtime import READY, get_host, warm_up
 
 
 @asynccontextmanager
@@ -28,7 +31,7 @@ async def lifespan(app: st.App):
 
 app = st.App(
     str(Path(__file__).with_name("main.py")),
-    routes=ROUTES,
+    routes=[*ROUTES, mount(get_host, ApiSettings.from_env(), ready=READY.is_set)],
     middleware=[Middleware(SignInGate)],
     lifespan=lifespan,
 )

@@ -282,3 +282,56 @@ class Store(abc.ABC):
         entries = [entry for entry in self.ledger(None, limit=1_000_000)
                    if entry.kind in wanted and (since is None or entry.at >= since)]
         return entries[:limit]
+
+
+# -- REST API keys (schema migration 3) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A user's API key as stored: the secret itself is never kept, only its hash."""
+
+    key_id: str
+    user: str
+    name: str
+    secret_hash: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ApiStore(abc.ABC):
+    """What the REST API needs beyond the Store contract (DuckDB implements it)."""
+
+    @abc.abstractmethod
+    def create_api_key(self, key: ApiKey, actor: str) -> None:
+        """Store a new key and log its creation (never the hash) in the audit log."""
+
+    @abc.abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    def list_api_keys(self, user: str | None = None) -> list[ApiKey]:
+        """Newest first; revoked keys included."""
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str, actor: str, reason: str) -> bool:
+        """Mark the key revoked and log it; False when it was revoked already."""
+
+    @abc.abstractmethod
+    def call_metrics(self, buckets_ms: tuple[float, ...]) -> list[CallMetrics]:
+        """Totals per function and status since the store began, for /api/metrics."""
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    function: str
+    status: str
+    calls: int
+    tokens: int  # tokens captured (successful calls' costs)
+    latency_sum_ms: float
+    latency_count: int  # calls with a measured latency (finished ones)
+    buckets: tuple[int, ...]  # cumulative counts of latency_ms <= each bound

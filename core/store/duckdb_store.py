@@ -50,6 +50,7 @@ from .base import (
     User,
     utcnow,
 )
+from .duckdb_api import DuckDBApiStore
 from .group_commit import GroupCommitWriter, WriteStats
 from .ledger_writes import (
     CALL_COLUMNS,
@@ -70,7 +71,7 @@ T = TypeVar("T")
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
-class DuckDBStore(Store):
+class DuckDBStore(Store, DuckDBApiStore):  # DuckDBApiStore: the REST API's needs
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
         self.path = str(path)
         if holds not in ("memory", "durable"):

@@ -83,6 +83,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "api_keys: per-user REST API keys, kept as a SHA-256 hash of a random secret",
+        [
+            """CREATE TABLE api_keys (
+                key_id VARCHAR PRIMARY KEY,
+                user_name VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                secret_hash VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                revoked_at TIMESTAMP
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

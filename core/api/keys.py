@@ -1,0 +1,70 @@
+"""Per-user API keys: created (shown once), listed, revoked, and checked on every request.
+
+A key reads ``tw_<key id>_<secret>``. The store keeps the key id, and a SHA-256 hash of
+the secret. The secret is 32 random bytes from ``secrets``: with 256 bits of entropy no
+guessing attack is feasible, so a fast hash is enough (a slow password KDF such as scrypt
+only helps low-entropy secrets chosen by people, and would cost tens of ms per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from tokenworks.errors import TokenworksError, UnknownUserError
+from tokenworks.host import Host
+from tokenworks.store import User, utcnow
+from tokenworks.store.base import ApiKey
+
+PREFIX = "tw"
+KEY_SHAPE = re.compile(r"^tw_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
+MAX_NAME = 80
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(host: Host, user: str, name: str, *, actor: str) -> tuple[ApiKey, str]:
+    """Create a key for ``user``; returns the stored record and the key (shown once)."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise TokenworksError(f"a key needs a name of 1-{MAX_NAME} characters")
+    if host.store.get_user(user) is None:
+        raise UnknownUserError(f"no such user: {user}")
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    record = ApiKey(key_id, user, name, _hash(secret), utcnow(), None)
+    host.store.create_api_key(record, actor)
+    return record, f"{PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(host: Host, user: str | None = None) -> list[ApiKey]:
+    return host.store.list_api_keys(user)
+
+
+def revoke_key(host: Host, key_id: str, *, actor: str, reason: str = "revoked",
+               owner: str | None = None) -> bool:
+    """Revoke a key (only ``owner``'s, when given); False if it was revoked already.
+
+    Raises TokenworksError when there is no such key (or it is not the owner's).
+    """
+    key = host.store.get_api_key(key_id)
+    if key is None or (owner is not None and key.user != owner):
+        raise TokenworksError(f"no API key {key_id!r}")
+    return host.store.revoke_api_key(key_id, actor, reason.strip() or "revoked")
+
+
+def verify_key(host: Host, token: str) -> tuple[ApiKey, User] | None:
+    """The key and its user, if ``token`` is an active key of an existing user."""
+    match = KEY_SHAPE.match(token)
+    if match is None:
+        return None
+    key = host.store.get_api_key(match.group(1))
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(match.group(2))):
+        return None
+    if not key.active:
+        return None
+    user = host.store.get_user(key.user)
+    return (key, user) if user is not None else None
