@@ -35,10 +35,10 @@ class AnalyzeInput(BaseModel):
 def analyze_job_title(request: AnalyzeInput) -> list[blocks.Block]:
     """Normalize a job title and profile its occupation.
 
-    Cleans the title, reads its seniority and function, matches it to an O*NET occupation
+    Cleans the title, reads its seniority and function, matches it to an O\\*NET occupation
     with a confidence and alternatives, then shows the SOC hierarchy, the job zone and what
     it means, typical education and experience, the top skills and knowledge (technology
-    areas where O*NET has no ratings), hot and in-demand technologies and the key tasks.
+    areas where O\\*NET has no ratings), hot and in-demand technologies and the key tasks.
 
     A title that matches no occupation with enough confidence still gets a successful
     answer, charged like any other call: "No confident match", the closest occupations

@@ -86,7 +86,7 @@ def generate_word_cloud(request: WordCloudInput) -> list[blocks.Block]:
 
     Variants of one title merge ("Sr. Data Scientist" = "Senior Data Scientist", "RN" =
     "Registered Nurse"); optionally seniority words are dropped, or titles are counted by the
-    O*NET occupation they resolve to. Up to 10,000 titles. By occupation, titles that match
+    O\\*NET occupation they resolve to. Up to 10,000 titles. By occupation, titles that match
     no occupation with enough confidence are counted as "Unmatched"; the call is charged as
     usual.
     """

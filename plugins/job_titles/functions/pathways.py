@@ -72,7 +72,7 @@ class Step:
 def get_career_pathways(request: PathwaysInput) -> list[blocks.Block]:
     """Career moves from a job title: next steps, lateral moves and feeder occupations.
 
-    A directed graph and a table built from O*NET related occupations, each move weighted by
+    A directed graph and a table built from O\\*NET related occupations, each move weighted by
     the change in job zone, wage (OEWS) and entry education and by skill overlap. The paths
     are inferred from occupational similarity, not observed moves.
 

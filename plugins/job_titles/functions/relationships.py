@@ -41,9 +41,9 @@ class RelationshipsInput(BaseModel):
 def get_title_relationships(request: RelationshipsInput) -> list[blocks.Block]:
     """How a job title relates to others: synonyms, shared titles and related occupations.
 
-    Synonyms are the other titles of the same O*NET occupation (O*NET, BLS and ESCO); shared
+    Synonyms are the other titles of the same O\\*NET occupation (O\\*NET, BLS and ESCO); shared
     titles are those other occupations use too, which is where a title is ambiguous; related
-    occupations are O*NET's, by tier, each with its common titles. As a graph and tables.
+    occupations are O\\*NET's, by tier, each with its common titles. As a graph and tables.
 
     A title that matches no occupation with enough confidence still gets a successful
     answer, charged like any other call: "No confident match", the closest occupations
