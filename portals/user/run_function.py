@@ -78,16 +78,12 @@ def page() -> None:
     apply_prefill(name, fields)
     forms.ensure_state(name, fields)
     examples(name, fields, view)
-    balance = host.store.balance(user.name)
     with st.form(f"tw_run:{name}", enter_to_submit=False):
         raw, slots = forms.draw_all(name, fields)
         submitted = st.form_submit_button(f"Run · {view.cost} tokens", type="primary",
                                           icon=":material/play_arrow:")
-    st.caption(f"A run costs {view.cost} tokens, taken only if it succeeds. "
-               f"Your balance: {balance} tokens.")
-    if balance < view.cost:
-        st.warning(f"Your balance ({balance}) is below this function's cost ({view.cost}): "
-                   "a run will be refused, and nothing charged.")
+    # Filled in after a submission is handled, so the balance shown includes its charge.
+    balance_slot = st.empty()
     last: dict = st.session_state.setdefault(running.LAST, {})
     if submitted:
         payload, problems = forms.payload_from(fields, raw)
@@ -100,6 +96,13 @@ def page() -> None:
             last[name] = running.submit(host, user.name, name, model)
     else:
         running.forget_pending()
+    balance = host.store.balance(user.name)
+    with balance_slot.container():
+        st.caption(f"A run costs {view.cost} tokens, taken only if it succeeds. "
+                   f"Your balance: {balance} tokens.")
+        if balance < view.cost:
+            st.warning(f"Your balance ({balance}) is below this function's cost "
+                       f"({view.cost}): a run will be refused, and nothing charged.")
     if name in last:
         forms.show_problems(slots, last[name].problems)
         running.show(last[name])
