@@ -88,6 +88,7 @@ PAGES = [
     ("04-history", "/history", "History"),
     ("05-tokens", "/tokens", "Tokens"),
     ("06-about", "/about", "About"),
+    ("06b-api-keys", "/api-keys", "API keys"),
     ("07-admin-plugins", "/admin-plugins", "Plugins and functions"),
     ("08-admin-users", "/admin-users", "Users and tokens"),
     ("09-admin-monitoring", "/admin-monitoring", "Monitoring"),
