@@ -7,6 +7,7 @@ at the top ran when the script started, and the user may have been demoted since
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from tokenworks.store import User, utcnow
 from ..runtime import actor, require_admin
 
 FLASH_KEY = "tw_admin_flash"
+FLASH_SECONDS = 20.0
 REFUSED_NO_REASON = "A reason is required: it goes into the audit log."
 
 # Time windows offered by monitoring and the audit log; None means no lower bound.
@@ -59,13 +61,15 @@ def act(action: Callable[[str], str | None], reason: str | None = None) -> bool:
 
 
 def flash(message: str) -> None:
-    """Show ``message`` as a success on the page's next run (after st.rerun)."""
-    st.session_state[FLASH_KEY] = message
+    """Show ``message`` as a success on the page's next runs (after st.rerun)."""
+    st.session_state[FLASH_KEY] = (message, time.monotonic())
 
 
 def show_flash() -> None:
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
+    # Kept for a while rather than shown once: the change itself makes every open page
+    # (this one too) rerun a moment later (portals/live.py), which would wipe it at once.
+    message, shown_at = st.session_state.get(FLASH_KEY, (None, 0.0))
+    if message and time.monotonic() - shown_at < FLASH_SECONDS:
         st.success(message, icon=":material/check_circle:")
 
 
