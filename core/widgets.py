@@ -48,7 +48,7 @@ class FieldWidget:
         return self.widget == FALLBACK
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Inline a $ref (or a single allOf) and unwrap anyOf-with-null; (schema, nullable)."""
     schema = dict(schema)
     ref = schema.pop("$ref", None)
@@ -61,7 +61,7 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, An
         schema = {**defs[target], **schema}
     nullable = False
     if "anyOf" in schema:
-        options = [_resolve(option, defs)[0] for option in schema.pop("anyOf")]
+        options = [resolve(option, defs)[0] for option in schema.pop("anyOf")]
         kept = [option for option in options if option.get("type") != "null"]
         nullable = len(kept) < len(options)
         if len(kept) == 1:
@@ -85,7 +85,7 @@ def widget_for(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     if kind == "boolean":
         return "checkbox"
     if kind == "array":
-        items, _ = _resolve(schema.get("items", {}), defs)
+        items, _ = resolve(schema.get("items", {}), defs)
         if "enum" in items:
             return "multichoice"
         if items.get("type") in ("string", "integer", "number"):
@@ -107,6 +107,6 @@ def form_widgets(model: type[BaseModel]) -> list[FieldWidget]:
     required = set(schema.get("required", []))
     fields = []
     for name, raw in schema.get("properties", {}).items():
-        prop, nullable = _resolve(raw, defs)
+        prop, nullable = resolve(raw, defs)
         fields.append(FieldWidget(name, widget_for(prop, defs), name in required, nullable))
     return fields

@@ -2,7 +2,9 @@
 
 ``$ref``s to ``$defs`` (Enums, nested models) are inlined and ``anyOf`` with null (an
 Optional field) is unwrapped; what is left picks the widget: text, long text, integer or
-number with bounds, checkbox, choice, several choices, lines, date, or JSON.
+number with bounds, checkbox, choice, several choices, lines, date, or JSON. The table
+itself is tokenworks.widgets, shared with `tokenworks check`, so the checker and the
+portals cannot disagree about what a field gets; this module adds what a form needs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-LONG_TEXT = 500  # a string that may be longer than this many characters gets a text area
+from tokenworks.widgets import resolve, widget_for
 
 
 @dataclass(frozen=True)
@@ -31,50 +33,6 @@ class FormField:
     choices: tuple[Any, ...] = ()
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Inline $ref / single allOf and unwrap anyOf-with-null; returns (schema, nullable)."""
-    schema = dict(schema)
-    ref = schema.pop("$ref", None)
-    if ref is None and len(schema.get("allOf", [])) == 1:
-        ref = schema.pop("allOf")[0].get("$ref")
-    if ref:
-        schema = {**defs.get(ref.rsplit("/", 1)[-1], {}), **schema}
-    nullable = False
-    if "anyOf" in schema:
-        options = [_resolve(option, defs)[0] for option in schema.pop("anyOf")]
-        kept = [option for option in options if option.get("type") != "null"]
-        nullable = len(kept) < len(options)
-        if len(kept) == 1:
-            schema = {**kept[0], **schema}
-        else:
-            schema["anyOf"] = kept  # a real union: edited as JSON
-    return schema, nullable
-
-
-def _widget(schema: dict[str, Any], defs: dict[str, Any]) -> str:
-    kind = schema.get("type")
-    if "enum" in schema or "const" in schema:
-        return "choice"
-    if kind == "string":
-        if schema.get("format") == "date":
-            return "date"
-        if schema.get("format") == "date-time":
-            return "datetime"
-        long = schema.get("widget") == "textarea" or schema.get("long_text") is True
-        return "textarea" if long or schema.get("maxLength", 0) > LONG_TEXT else "text"
-    if kind in ("integer", "number"):
-        return kind
-    if kind == "boolean":
-        return "checkbox"
-    if kind == "array":
-        items, _ = _resolve(schema.get("items", {}), defs)
-        if "enum" in items:
-            return "multichoice"
-        if items.get("type") in ("string", "integer", "number"):
-            return "lines"
-    return "json"
-
-
 def _bounds(schema: dict[str, Any], integer: bool) -> tuple[float | None, float | None]:
     step = 1 if integer else 0
     low, high = schema.get("minimum"), schema.get("maximum")
@@ -91,14 +49,14 @@ def fields_of(model: type[BaseModel]) -> list[FormField]:
     required = set(schema.get("required", []))
     fields = []
     for name, raw in schema.get("properties", {}).items():
-        prop, nullable = _resolve(raw, defs)
-        widget = _widget(prop, defs)
+        prop, nullable = resolve(raw, defs)
+        widget = widget_for(prop, defs)
         if widget == "checkbox" and nullable:
             widget, prop = "choice", {**prop, "enum": [True, False]}
         if widget == "choice":
             choices = tuple(prop.get("enum", [prop.get("const")]))
         elif widget == "multichoice":
-            choices = tuple(_resolve(prop.get("items", {}), defs)[0]["enum"])
+            choices = tuple(resolve(prop.get("items", {}), defs)[0]["enum"])
         else:
             choices = ()
         low, high = _bounds(prop, widget == "integer")
