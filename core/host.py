@@ -22,8 +22,9 @@ from .errors import TokenworksError, UnknownUserError
 from .loader import Discovery, call_each, discover
 from .metering import CallOutcome, Invoker
 from .passwords import generate_password, hash_password, verify_password
-from .store import BooksReport, DuckDBStore, Store, User, utcnow
+from .store import BooksReport, Store, User, utcnow
 from .store.base import Role
+from .store.open import open_store
 
 log = logging.getLogger("tokenworks.host")
 STRICT_ENV = "TOKENWORKS_STRICT"
@@ -44,14 +45,19 @@ class Host:
         if discovery is None:
             discovery = discover(config, strict_from_env() if strict is None else strict)
         self.discovery = discovery
-        self.store: Store = store or DuckDBStore(config.store_path(), config.store.holds)
+        self.store: Store = store or open_store(config)
         self.catalog = Catalog(self.discovery, config, self.store)
         self.invoker = Invoker(self.store, self.catalog, config.invocation.workers)
-        # One process owns an embedded store, so any call still "running" at start-up
-        # was cut short by a crash: give its tokens back.
-        released = self.store.release_abandoned(None, "the host restarted before it finished")
-        if released:
-            log.warning("released %d holds left by an earlier crash", len(released))
+        if not self.store.shared:
+            # One process owns an embedded store, so any call still "running" at start-up
+            # was cut short by a crash: give its tokens back.
+            released = self.store.release_abandoned(None, "the host restarted before it finished")
+            if released:
+                log.warning("released %d holds left by an earlier crash", len(released))
+        else:
+            # Replicas share the store: a running call may be another replica's, alive and
+            # within its deadline. Release only what is overdue, as the periodic sweep does.
+            self.sweep()
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
                                          daemon=True)

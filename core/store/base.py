@@ -133,6 +133,10 @@ class Store(abc.ABC):
 
     #: Where running calls' holds live (see the module docstring).
     holds: HoldsMode = "durable"
+    #: Whether other processes may write the same database meanwhile (PostgreSQL replicas).
+    #: When False, a call still "running" when the store opens was cut short by a crash of
+    #: the one process that owns it; when True, it may be another replica's live call.
+    shared: bool = False
 
     # -- lifecycle --------------------------------------------------------------------
     @abc.abstractmethod
