@@ -8,9 +8,11 @@ tests/test_store.py and tests/test_concurrency.py, PostgreSQL's replicas in test
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from conftest import run_threads
 
 from tokenworks.errors import InsufficientTokensError, TokenworksError, UnknownUserError
 from tokenworks.passwords import hash_password, verify_password
@@ -442,3 +444,64 @@ def test_ledger_of_kinds_filters_kind_time_and_limit(store, query_by):
     assert [e.amount for e in query(("grant", "adjustment"), since=middle)] == [2, -3]
     assert [e.amount for e in query(("grant", "adjustment"), limit=1)] == [2]
     assert query(("hold",)) == []
+
+
+# -- concurrency: the invariants every engine keeps under threads -------------------------
+
+
+def test_racing_begins_of_one_call_id_hold_once(store):
+    store.create_user("ann", "user", "x", 10, actor="t")
+    results: list[object] = []
+
+    def begin(_: int) -> None:
+        results.append(store.begin_call(new_call("same", cost=3)))
+
+    run_threads(8, begin)
+
+    assert sum(result is None for result in results) == 1  # one caller runs the function
+    assert all(r is None or r.call_id == "same" for r in results)
+    assert store.finish_call(new_call("same", cost=3), "succeeded", 1.0, "[]")
+    assert store.balance("ann") == 7
+    assert [e.kind for e in ledger_rows(store, "ann")] == ["capture", "hold", "grant"]
+    assert store.verify_books().ok
+
+
+def test_racing_calls_grants_and_take_backs_never_overdraw(store):
+    store.create_user("ann", "user", "x", 40, actor="t")
+    done = {"charged": 0, "granted": 0, "taken": 0}
+    lock = threading.Lock()
+
+    def work(thread: int) -> None:
+        for i in range(25):
+            kind = (thread + i) % 4
+            try:
+                if kind == 0:
+                    store.adjust_balance("ann", -2, "adjustment", "admin", "take back")
+                    with lock:
+                        done["taken"] += 2
+                elif kind == 1:
+                    store.adjust_balance("ann", 1, "grant", "admin", "gift")
+                    with lock:
+                        done["granted"] += 1
+                else:
+                    call = new_call(f"t{thread}-{i}", cost=3)
+                    if store.begin_call(call, fresh=True) is not None:
+                        raise AssertionError("a fresh call id was replayed")
+                    ok = kind == 2
+                    assert store.finish_call(call, "succeeded" if ok else "failed", 1.0,
+                                             "[]" if ok else None, None if ok else "no")
+                    if ok:
+                        with lock:
+                            done["charged"] += 3
+            except InsufficientTokensError:
+                pass  # refused, nothing written: the balance would have gone negative
+
+    run_threads(8, work)
+
+    balance = store.balance("ann")
+    assert balance >= 0
+    assert balance == 40 + done["granted"] - done["taken"] - done["charged"]
+    assert balance == sum(e.amount for e in ledger_rows(store, "ann"))
+    report = store.verify_books()
+    assert report.ok, report.problems[:5]
+    assert report.open_holds == 0
