@@ -185,7 +185,13 @@ class Host:
             if password:
                 self.set_password(name, password, actor="host", reason="first start")
             return name, None
-        _, generated = self.add_user(name, role="admin", password=password, actor="host")
+        try:
+            _, generated = self.add_user(name, role="admin", password=password, actor="host")
+        except TokenworksError:
+            # Replicas starting together on one PostgreSQL store: another one won the race.
+            if any(user.role == "admin" for user in self.store.list_users()):
+                return None
+            raise
         return name, generated
 
     def set_role(self, user: str, role: Role, *, actor: str, reason: str) -> None:
