@@ -210,9 +210,10 @@ REGISTRY_TEMPLATE = """\
 # tokenworks registry: which plugins load, where the store lives, what new users get.
 
 [store]
-path = "tokenworks.duckdb"          # relative to this file
+path = "tokenworks.duckdb"          # relative to this file; or postgresql://user@host/db
 holds = "memory"                    # running calls' holds: in memory (one process owns the
-                                    # file), or "durable" (written when the call starts)
+                                    # file), or "durable" (written when the call starts;
+                                    # always so on PostgreSQL)
 
 [plugins]
 builtin = ["text_tools"]            # plugins shipped in tokenworks' plugins/ folder
