@@ -154,3 +154,10 @@ def test_an_unreachable_server_is_one_line_without_the_password(tmp_path):
     assert result.stderr.startswith("Error: cannot reach the PostgreSQL store at 127.0.0.1:")
     assert "Traceback" not in result.stderr and "secret-pw" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+    served = subprocess.run(
+        [sys.executable, "-m", "tokenworks.cli", "--registry", str(registry), "--store", url,
+         "serve", "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+    assert served.returncode == 1  # said at once, not by a server that cannot start
+    assert served.stderr.startswith("Error: cannot reach the PostgreSQL store at 127.0.0.1:")
+    assert len(served.stderr.strip().splitlines()) == 1
