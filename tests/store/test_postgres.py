@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import run_threads, write_registry
+from conftest import plugin_folder, run_threads, write_registry
 
 from tokenworks.config import load_registry
 from tokenworks.errors import StoreUnavailableError
@@ -161,3 +161,43 @@ def test_an_unreachable_server_is_one_line_without_the_password(tmp_path):
     assert served.returncode == 1  # said at once, not by a server that cannot start
     assert served.stderr.startswith("Error: cannot reach the PostgreSQL store at 127.0.0.1:")
     assert len(served.stderr.strip().splitlines()) == 1
+
+
+def test_two_hosts_metering_one_account_with_retries_across_them_charge_once(
+        pg_engine, tmp_path):
+    """Two replicas' hosts in one process: 8 threads call through both, every 10th call id
+    is shared by all threads (retries racing each other across replicas), ~20% fail."""
+    plugin_folder(tmp_path, "meter_probe.py")
+    registry = write_registry(tmp_path, f'[store]\npath = "{pg_engine.location}"\n'
+                              '[plugins]\nentry_points = false\n')
+    hosts = [Host(load_registry(registry), sweep=False) for _ in range(2)]
+    try:
+        hosts[0].store.create_user("ann", "user", "x", 10_000, actor="t")
+        outcomes = []
+
+        def work(thread: int) -> None:
+            for i in range(40):
+                if i % 10 == 0:
+                    k = (i // 10 + thread) % 6
+                    call_id, fail, tag = f"shared-{k}", k % 5 == 0, f"s{k}"
+                else:
+                    call_id, fail, tag = f"t{thread}-{i}", i % 10 in (3, 7), f"{thread}-{i}"
+                host = hosts[(thread + i) % 2]
+                outcomes.append(host.call("probe_maybe", "ann", {"fail": fail, "tag": tag},
+                                          call_id=call_id))
+
+        run_threads(8, work)
+
+        by_id: dict[str, set[str]] = {}
+        for outcome in outcomes:
+            by_id.setdefault(outcome.call_id, set()).add(outcome.status)
+        assert all(len(seen) == 1 for seen in by_id.values())  # one outcome per call id
+        assert sum(o.replayed for o in outcomes) == len(outcomes) - len(by_id)
+        succeeded = {o.call_id for o in outcomes if o.status == "succeeded"}
+        assert hosts[1].store.balance("ann") == 10_000 - 2 * len(succeeded)  # probe_maybe: 2
+        report = hosts[1].verify_books()
+        assert report.ok and report.open_holds == 0, report.problems[:5]
+        assert len(hosts[0].store.list_calls("ann", limit=10_000)) == len(by_id)
+    finally:
+        for host in hosts:
+            host.close()
