@@ -505,3 +505,51 @@ def test_racing_calls_grants_and_take_backs_never_overdraw(store):
     report = store.verify_books()
     assert report.ok, report.problems[:5]
     assert report.open_holds == 0
+
+
+# -- the REST API's needs (ApiStore) ----------------------------------------------------
+
+
+def test_api_keys_are_stored_listed_revoked_once_and_audited(store):
+    from tokenworks.store.base import ApiKey
+
+    store.create_user("ann", "user", "x", 0, actor="t")
+    first = ApiKey("k1", "ann", "laptop", "hash-1", utcnow() - timedelta(seconds=5), None)
+    second = ApiKey("k2", "ann", "ci", "hash-2", utcnow(), None)
+    store.create_api_key(first, actor="ann")
+    store.create_api_key(second, actor="admin:root")
+
+    assert store.get_api_key("k1") == first and store.get_api_key("nope") is None
+    assert [k.key_id for k in store.list_api_keys("ann")] == ["k2", "k1"]  # newest first
+    assert store.list_api_keys("bo") == []
+    assert store.revoke_api_key("k1", "admin:root", "lost it")
+    assert not store.revoke_api_key("k1", "admin:root", "again")  # once only
+    assert not store.revoke_api_key("nope", "admin:root", "?")
+    revoked = store.get_api_key("k1")
+    assert not revoked.active and revoked.revoked_at is not None
+    logged = [(c.target_kind, c.target, c.field, c.after) for c in store.state_changes()[:3]]
+    assert logged == [("api_key", "k1", "revoked", "revoked"),
+                      ("api_key", "k2", "created", "ann: ci"),
+                      ("api_key", "k1", "created", "ann: laptop")]
+    assert all("hash-" not in (c.after or "") for c in store.state_changes())
+
+
+def test_call_metrics_total_calls_tokens_and_latency_buckets(store):
+    store.create_user("ann", "user", "x", 20, actor="t")
+    start = utcnow()
+    for call_id, status, latency in (("a", "succeeded", 5.0), ("b", "succeeded", 50.0),
+                                     ("c", "failed", 500.0)):
+        call = new_call(call_id, cost=3)
+        store.begin_call(call)
+        store.finish_call(call, status, latency, "[]" if status == "succeeded" else None)
+    # A running call has no latency yet (and with holds in memory, no row either).
+    store.begin_call(new_call("d", cost=3))
+
+    rows = {(m.function, m.status): m for m in store.call_metrics((10.0, 100.0))}
+    ok, failed = rows[("probe_ok", "succeeded")], rows[("probe_ok", "failed")]
+    assert (ok.calls, ok.tokens, ok.latency_sum_ms, ok.latency_count) == (2, 6, 55.0, 2)
+    assert ok.buckets == (1, 2)
+    assert (failed.calls, failed.tokens, failed.buckets) == (1, 0, (0, 0))
+    assert [c.call_id for c in store.calls_since(start)][:3] == ["a", "b", "c"]
+    assert [c.call_id for c in store.list_calls("ann", limit=4) if c.call_id != "d"] == [
+        "c", "b", "a"]
