@@ -140,6 +140,11 @@ class PostgresStore(Store, PostgresApiStore):  # PostgresApiStore: the REST API'
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except psycopg.OperationalError:
+            # The server restarted or dropped connections: the pool still holds the other
+            # dead ones. Test them now, so this is the only request that fails.
+            self._pool.check()
+            raise
         except PoolTimeout:
             raise StoreUnavailableError(
                 f"no connection to the PostgreSQL store at {self.where} within "

@@ -201,3 +201,20 @@ def test_two_hosts_metering_one_account_with_retries_across_them_charge_once(
     finally:
         for host in hosts:
             host.close()
+
+
+def test_connections_the_server_dropped_are_replaced(pg_engine):
+    store = PostgresStore(pg_engine.location, pool_size=4, version_ttl=0.0)
+    try:
+        store.create_user("ann", "user", "x", 10, actor="t")
+        run_threads(4, lambda _: store.balance("ann"))  # several pooled connections
+        # What a server restart or a failover does to every open connection:
+        pg_engine.raw(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert store.balance("ann") == 10  # a read retries once on a fresh connection
+        assert store.state_version() >= 1
+        assert store.begin_call(new_call("after")) is None  # writes find a good pool
+        assert store.finish_call(new_call("after"), "succeeded", 1.0, "[]")
+        assert store.verify_books().ok
+    finally:
+        store.close()
