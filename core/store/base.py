@@ -229,8 +229,10 @@ class Store(abc.ABC):
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         """Release running calls whose deadline is before the given time (None: all).
 
-        Used at start-up (a crash left them) and by the periodic sweep. With holds in
-        memory, running calls are written as abandoned (hold and release), once.
+        Used at start-up with None when the store is not shared (a crash left them; on a
+        shared store they may be other replicas' live calls) and by the periodic sweep.
+        With holds in memory, running calls are written as abandoned (hold and release),
+        once.
         """
 
     # -- admin state ------------------------------------------------------------------
