@@ -33,6 +33,16 @@ def cache_key(function: str, plugin_version: str, input_json: str) -> str:
     return hashlib.sha256(f"{function}\n{plugin_version}\n{input_json}".encode()).hexdigest()
 
 
+def ttl_text(seconds: float | None) -> str:
+    """A time to live for people: "-" (not cached), "90 s", "15 min", "24 h", "2 d"."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
 @dataclass(frozen=True)
 class Hit:
     entry: CachedResult

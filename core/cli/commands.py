@@ -10,8 +10,9 @@ import click
 
 from ..config import REGISTRY_FILE
 from ..errors import TokenworksError
+from ..result_cache import ttl_text
 from . import Session, cli
-from .output import emit_json, print_table, render_block, ttl_text
+from .output import emit_json, print_table, render_block
 
 pass_session = click.make_pass_decorator(Session)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")

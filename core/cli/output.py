@@ -51,16 +51,6 @@ def _cell(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def ttl_text(seconds: float | None) -> str:
-    """A cache time to live for people: "-" (not cached), "90 s", "15 min", "24 h", "2 d"."""
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)} {unit}"
-    return f"{seconds:g} s"
-
-
 def render_block(block: Block) -> str:
     """A terminal rendering of one result block."""
     heading = f"## {block.title}\n" if block.title else ""
