@@ -294,3 +294,27 @@ def test_cache_ttl_must_be_a_positive_number_of_seconds(ttl):
 def test_cache_ttl_defaults_to_not_cached_and_is_in_the_public_spec():
     assert _spec().cache_ttl is None
     assert _spec(cache_ttl=0.5).public_dict()["cache_ttl"] == 0.5
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+
+def test_concurrent_calls_of_one_input_keep_the_books_and_one_entry(host):
+    from conftest import run_threads
+
+    host.grant("ann", 200, actor="test", reason="many calls")
+    outcomes = []
+
+    def work(index: int) -> None:
+        for _ in range(5):
+            outcomes.append(host.call("cache_count", "ann", {"text": f"t{index % 2}"}))
+
+    run_threads(8, work)
+
+    assert all(o.ok and o.charged == 2 for o in outcomes) and len(outcomes) == 40
+    # Racing misses may all run before the first keeps its result; later calls hit.
+    assert runs(host)["cache_count"] + sum(o.cached for o in outcomes) == 40
+    assert sum(o.cached for o in outcomes) > 0
+    assert entries(host) == 2
+    assert host.store.balance("ann") == 240 - 80
+    assert_books(host)
