@@ -6,17 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from conftest import plugin_folder, write_registry
+from test_cli import _clean_env, invoke  # noqa: F401  (_clean_env: an autouse fixture)
 
-from tokenworks.cli import cli
 from tokenworks.store import DuckDBStore
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TOKENWORKS_REGISTRY", "TOKENWORKS_STORE", "TOKENWORKS_STRICT"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -27,9 +21,7 @@ def registry(tmp_path: Path) -> Path:
 
 
 def tw(registry: Path, *args: str, input: str | None = None, expect: int = 0) -> Result:
-    result = CliRunner().invoke(cli, ["--registry", str(registry), *args], input=input)
-    assert result.exit_code == expect, (result.output, result.exception)
-    return result
+    return invoke(["--registry", str(registry), *args], input=input, expect=expect)
 
 
 def entries(registry: Path) -> int:
