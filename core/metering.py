@@ -4,8 +4,8 @@ validate input -> check the switch -> take the idempotency key and hold the cost
 from the result cache (cacheable functions, result_cache.py) or run in a bounded worker pool
 under the function's timeout -> check the result blocks -> capture the hold, or release it
 and record why. A cached answer is captured like a run that succeeded: the price is for the
-answer, not for the work. The capture or release is committed before the
-outcome is returned. Where the hold lives is the store's business (Store.holds): with
+answer, not for the work. The capture or release is committed before the outcome is
+returned. Where the hold lives is the store's business (Store.holds): with
 durable holds, taking it is a transaction of its own; with holds in memory it is a
 reservation, and the call is written once, when it ends.
 
@@ -146,7 +146,8 @@ class Invoker:
             return CallOutcome(call_id, function, user, status, charged, blocks, None,
                                latency_ms, cached=True, cached_at=hit.entry.created_at)
         if status == "succeeded":
-            self.cache.keep(spec, input_json, result_json or "[]")
+            if result_json is not None:
+                self.cache.keep(spec, input_json, result_json)  # a no-op unless cacheable
             log.info("call %s: %s for %s succeeded in %.1f ms, charged %d",
                      call_id, function, user, latency_ms, charged)
         else:

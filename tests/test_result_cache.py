@@ -318,3 +318,29 @@ def test_concurrent_calls_of_one_input_keep_the_books_and_one_entry(host):
     assert entries(host) == 2
     assert host.store.balance("ann") == 240 - 80
     assert_books(host)
+
+
+# -- migration 4 on a store that has calls already ----------------------------------------
+
+
+def test_migration_4_marks_earlier_calls_not_cached(tmp_path: Path, monkeypatch) -> None:
+    from tokenworks.store import DuckDBStore, schema
+
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr("tokenworks.store.duckdb_store.MIGRATIONS", schema.MIGRATIONS[:3])
+    old = DuckDBStore(path)
+    old.create_user("ann", "user", "x", 10, actor="test")
+    now = utcnow()  # a free call, as the version-3 code wrote it (no cached column yet)
+    old._write(lambda cursor: cursor.execute(
+        "INSERT INTO calls VALUES ('old', 'ann', 'f', 'p', '1', 0, 'succeeded', 'h', '{}', "
+        "'[]', NULL, ?, ?, ?, 1.0)", [now, now, now]))
+    old.close()
+    monkeypatch.undo()
+
+    store = DuckDBStore(path)
+    try:
+        assert store.schema_version() == 4
+        assert store.get_call("old").cached is False
+        assert store.verify_books().ok
+    finally:
+        store.close()

@@ -380,4 +380,6 @@ class ResultCacheStore(abc.ABC):
     def cache_purge(self, versions: dict[str, str], now: datetime) -> int:
         """Housekeeping (not logged): drop entries that expired by ``now``, and entries
         whose function is not in ``versions`` (function name -> current plugin version) or
-        was stored by another version. Returns how many were dropped."""
+        was stored by another version. Returns how many were dropped. Called at host start
+        and by the sweep; with replicas of different versions (a rolling upgrade) each
+        drops the other's entries, which only costs misses."""

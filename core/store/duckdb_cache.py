@@ -49,7 +49,6 @@ class DuckDBResultCache(ResultCacheStore):
         return self._write(work)
 
     def cache_purge(self, versions: dict[str, str], now: datetime) -> int:
-        current = ""
         params: list[object] = [now]
         if versions:
             pairs = ", ".join(["(?, ?)"] * len(versions))
