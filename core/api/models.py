@@ -11,6 +11,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from tokenworks.blocks import Block, BlockKind
 
 LIMIT_MAX = 1000
+# A reason needs a character the host does not strip away. Python's str.strip() also strips
+# \x1c-\x1f, which \s in JSON Schema (ECMA) and pydantic (Rust) regexes does not match: with
+# plain \S a reason of "\x1d" passed validation and the host refused it (a 400 the schema
+# did not allow; found by the fuzz test).
+REASON_PATTERN = r"[^\s\x1c-\x1f]"
 TOKENS_MAX = 1_000_000_000  # one change of a balance or a cost: far below BIGINT's range
 
 
@@ -117,13 +122,13 @@ class FunctionChange(BaseModel):
 
     enabled: bool | None = Field(default=None, description="switch the function on or off")
     cost: int | None = Field(default=None, ge=0, le=TOKENS_MAX, description="new cost")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S",
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN,
                         description="why: kept in the audit log")
 
 
 class PluginChange(BaseModel):
     enabled: bool
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN)
 
 
 class PluginState(BaseModel):
@@ -138,7 +143,7 @@ class Grant(BaseModel):
 
     amount: int = Field(ge=-TOKENS_MAX, le=TOKENS_MAX,
                         description="tokens to give (> 0) or take back (< 0); not 0")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN)
 
 
 class CacheCleared(BaseModel):

@@ -12,6 +12,7 @@ from .auth import AdminDep, HostDep
 from .metrics import function_metrics
 from .models import (
     LIMIT_MAX,
+    REASON_PATTERN,
     AuditEntry,
     Balance,
     CacheCleared,
@@ -78,7 +79,7 @@ def grant(body: Grant, caller: AdminDep, host: HostDep, name: str = NAME) -> Bal
                responses={404: {}, 422: {}})
 def clear_cache(
     caller: AdminDep, host: HostDep,
-    reason: str = Query(min_length=1, max_length=500, pattern=r"\S",
+    reason: str = Query(min_length=1, max_length=500, pattern=REASON_PATTERN,
                         description="why: kept in the audit log"),
     function: str | None = Query(None, min_length=1, max_length=100,
                                  description="only this function's entries (default: all)"),

@@ -87,6 +87,12 @@ def test_clearing_is_for_admins_with_a_reason_and_a_known_function(api: Api) -> 
     assert delete({}, reason="x").status_code == 401
     missing = delete(api.root)
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "query.reason"
+    # A reason the host would strip to nothing is refused by the schema, not by the host.
+    blank = delete(api.root, reason="\x1d ")
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "query.reason"
+    grant = api.client.post("/api/admin/users/alice/grants", headers=api.root,
+                            json={"amount": 1, "reason": "\x1d"})
+    assert grant.status_code == 422
     unknown = delete(api.root, reason="x", function="nope")
     assert unknown.status_code == 404 and unknown.json()["type"].endswith("unknown-function")
     assert "traceback" not in unknown.text.lower()
