@@ -625,13 +625,12 @@ def suite_table(results: list[dict[str, Any]], postgres: bool) -> str:
             f"{r['generator_cores']:.0%}", _fmt(pg.get("transactions_per_call"), ".2f"),
             _fmt(pg.get("cpu_ms_per_call"), ".2f"),
             "-" if r["target_met"] is None else ("met" if r["target_met"] else "MISSED")])
-    if not postgres:
-        rows.append(["PostgreSQL, 1 and 2 replicas", "not run: pass --postgres URL",
-                     *[""] * (len(head) - 2)])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
+    if not postgres:
+        lines.append("PostgreSQL, 1 and 2 replicas: not run (pass --postgres URL)")
     pg_runs = {r["replicas"]: r["ok_per_s"] for r in results if r["store"] == "postgresql"}
     if 1 in pg_runs and 2 in pg_runs and pg_runs[1]:
         lines.append(f"PostgreSQL, 2 replicas / 1 replica: {pg_runs[2] / pg_runs[1]:.2f}x")
@@ -697,6 +696,7 @@ def main() -> None:
                       calls=args.calls, seconds=args.seconds, users=args.users,
                       warmup=args.warmup)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     try:
         check_options(options)
         if args.suite:
