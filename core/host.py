@@ -58,6 +58,11 @@ class Host:
             # Replicas share the store: a running call may be another replica's, alive and
             # within its deadline. Release only what is overdue, as the periodic sweep does.
             self.sweep()
+        # Results of other plugin versions can never match (the key holds the version);
+        # dropping them at start keeps the cache from filling up with them.
+        purged = self.invoker.cache.purge(self._function_versions())
+        if purged:
+            log.info("result cache: dropped %d expired or out-of-date entries", purged)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
                                          daemon=True)
@@ -108,6 +113,7 @@ class Host:
                 self.sweep()
             except Exception:  # the sweep must outlive a transient store error
                 log.exception("sweep failed")
+            self.invoker.cache.purge(self._function_versions())  # expired entries
 
     # -- users and tokens -------------------------------------------------------------
 
@@ -236,6 +242,19 @@ class Host:
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise TokenworksError("a cost is a whole number of tokens, 0 or more")
         self.store.set_function_override(name, "cost", cost, view.cost, actor, reason.strip())
+
+    # -- the result cache ---------------------------------------------------------------
+
+    def clear_cache(self, function: str | None, *, actor: str, reason: str) -> int:
+        """Drop every cached result, or one function's; returns how many were dropped."""
+        if function is not None:
+            self.catalog.view(function)  # an unknown name is an error, not "0 dropped"
+        _need_reason(reason)
+        return self.invoker.cache.clear(function, actor, reason.strip())
+
+    def _function_versions(self) -> dict[str, str]:
+        return {name: function.spec.plugin_version
+                for name, function in self.discovery.functions.items()}
 
     def verify_books(self) -> BooksReport:
         return self.store.verify_books()

@@ -2,7 +2,7 @@
 
 Same tables, columns and constraints, in PostgreSQL's types, so `tokenworks migrate` copies
 rows as they are and both engines answer the same contract. Append new migrations at the
-end (the next is 4), never edit one that has shipped; keep the numbers in step with
+end (the next is 5), never edit one that has shipped; keep the numbers in step with
 schema.py so a store's schema version means the same on both engines.
 """
 
@@ -112,6 +112,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 created_at TIMESTAMP NOT NULL,
                 revoked_at TIMESTAMP
             )""",
+        ],
+    ),
+    (
+        4,
+        "result_cache: cacheable functions' results; calls.cached marks calls answered from it",
+        [
+            # The schema of DuckDB's migration 4, so schema versions mean the same on both
+            # engines and `tokenworks migrate` copies calls.cached. The ResultCacheStore
+            # methods are not implemented on PostgreSQL yet: without them the meter has no
+            # cache there and runs every call (result_cache.py), which is always correct.
+            """CREATE TABLE result_cache (
+                cache_key TEXT PRIMARY KEY,
+                function TEXT NOT NULL,
+                plugin_version TEXT NOT NULL,
+                result_json TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL
+            )""",
+            "ALTER TABLE calls ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false",
         ],
     ),
 ]

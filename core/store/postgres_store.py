@@ -60,7 +60,7 @@ from .postgres_schema import migrate
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 CALL_COLUMNS = (
     "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
-    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms"
+    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms, cached"
 )
 CONNECT_TIMEOUT = 10  # seconds; an unreachable server is reported, not waited for
 POOL_TIMEOUT = 30.0  # seconds a thread waits for a free connection
@@ -78,7 +78,7 @@ _MOVE = (
 _BEGIN = (
     "WITH new_call AS (INSERT INTO calls (" + CALL_COLUMNS + ") VALUES (%(call_id)s, %(user)s, "
     "%(function)s, %(plugin)s, %(plugin_version)s, %(cost)s, 'running', %(input_hash)s, "
-    "%(input_json)s, NULL, NULL, %(at)s, %(deadline_at)s, NULL, NULL) "
+    "%(input_json)s, NULL, NULL, %(at)s, %(deadline_at)s, NULL, NULL, false) "
     "ON CONFLICT (call_id) DO NOTHING RETURNING call_id), "
     "moved AS (UPDATE accounts SET balance = balance - %(cost)s WHERE user_name = %(user)s "
     "AND %(cost)s > 0 AND balance >= %(cost)s AND EXISTS (SELECT 1 FROM new_call) "
@@ -93,7 +93,7 @@ _BEGIN = (
 # is written with the account's balance change.
 _SETTLE = (
     "WITH done AS (UPDATE calls SET status = %(status)s, result_json = %(result_json)s, "
-    "error = %(error)s, latency_ms = %(latency_ms)s, finished_at = %(at)s "
+    "error = %(error)s, latency_ms = %(latency_ms)s, cached = %(cached)s, finished_at = %(at)s "
     "WHERE call_id = %(call_id)s AND status = 'running' AND user_name = %(user)s "
     "AND cost = %(cost)s RETURNING call_id), "
     "moved AS (UPDATE accounts SET balance = balance + %(amount)s WHERE user_name = %(user)s "
@@ -328,19 +328,20 @@ class PostgresStore(Store, PostgresApiStore):  # PostgresApiStore: the REST API'
 
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
-        result_json: str | None = None, error: str | None = None,
+        result_json: str | None = None, error: str | None = None, cached: bool = False,
     ) -> bool:
         return self._settle(call.call_id, call.user, call.cost, call.function, status,
-                            latency_ms, result_json, error, actor="host")
+                            latency_ms, result_json, error, actor="host", cached=cached)
 
     def _settle(self, call_id: str, user: str, cost: int, function: str, status: str,
                 latency_ms: float | None, result_json: str | None, error: str | None,
-                actor: str) -> bool:
+                actor: str, cached: bool = False) -> bool:
         captured = status == "succeeded"
         with self._connection() as conn:  # one statement: its own transaction
             [done] = conn.execute(_SETTLE, {
                 "status": status, "result_json": result_json, "error": error,
-                "latency_ms": latency_ms, "at": utcnow(), "call_id": call_id, "user": user,
+                "latency_ms": latency_ms, "cached": cached, "at": utcnow(), "call_id": call_id,
+                "user": user,
                 "cost": cost, "amount": 0 if captured else cost,
                 "kind": "capture" if captured else "release", "actor": actor,
                 "reason": f"{function} succeeded" if captured
