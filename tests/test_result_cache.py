@@ -1,19 +1,21 @@
 """The result cache through Host.call, with the real cache_probe plugin and a real store.
 
 A hit is a metered call like any other (hold, capture, a call row marked cached) whose
-function does not run; a miss runs it and keeps a success. Every test runs in both of the
-store's holds modes.
+function does not run; a miss runs it and keeps a success. The fixture's tests run on DuckDB in
+both of the store's holds modes and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from pgserver import throwaway_database
 from pydantic import ValidationError
 
 from tokenworks import FunctionSpec
@@ -26,9 +28,18 @@ from tokenworks.store.base import CachedResult
 PROBE = "cache_probe.py"
 
 
-@pytest.fixture(params=["memory", "durable"])
-def host(request, make_host) -> Host:
-    host = make_host(PROBE, sweep=False, holds=request.param)
+@pytest.fixture(params=["memory", "durable", "postgres"])
+def host(request, make_host) -> Iterator[Host]:
+    """A host on DuckDB in each holds mode, and on PostgreSQL (a throwaway database; skipped
+    without $TOKENWORKS_TEST_POSTGRES), where the cache is the replicas' shared one."""
+    if request.param == "postgres":
+        with throwaway_database() as url:
+            yield _host_with_ann(make_host(PROBE, sweep=False, holds="durable", store=url))
+    else:
+        yield _host_with_ann(make_host(PROBE, sweep=False, holds=request.param))
+
+
+def _host_with_ann(host: Host) -> Host:
     host.store.create_user("ann", "user", "x", 40, actor="test")
     return host
 
@@ -43,6 +54,15 @@ def entries(host: Host) -> int:
 
 def kinds(host: Host, call_id: str) -> list[str]:
     return sorted(e.kind for e in host.store.ledger(limit=10_000) if e.call_id == call_id)
+
+
+def tamper(host: Host, statement: str) -> None:
+    """Change the store behind the host's back, on whichever engine it is."""
+    if hasattr(host.store, "_transaction"):  # PostgreSQL
+        with host.store._transaction() as conn:
+            conn.execute(statement)
+    else:
+        host.store._write(lambda cursor: cursor.execute(statement))
 
 
 def assert_books(host: Host) -> None:
@@ -197,8 +217,7 @@ def test_a_store_error_on_keep_still_answers_the_call(host, monkeypatch):
 
 def test_an_unreadable_entry_is_a_miss(host):
     host.call("cache_count", "ann", {"text": "a"})
-    host.store._write(lambda cursor: cursor.execute(
-        "UPDATE result_cache SET result_json = '[{\"kind\": \"nonsense\"}]'"))
+    tamper(host, "UPDATE result_cache SET result_json = '[{\"kind\": \"nonsense\"}]'")
     outcome = host.call("cache_count", "ann", {"text": "a"})
     assert not outcome.cached and outcome.ok and runs(host)["cache_count"] == 2
 

@@ -119,9 +119,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "result_cache: cacheable functions' results; calls.cached marks calls answered from it",
         [
             # The schema of DuckDB's migration 4, so schema versions mean the same on both
-            # engines and `tokenworks migrate` copies calls.cached. The ResultCacheStore
-            # methods are not implemented on PostgreSQL yet: without them the meter has no
-            # cache there and runs every call (result_cache.py), which is always correct.
+            # engines and `tokenworks migrate` copies calls.cached (postgres_cache.py).
             """CREATE TABLE result_cache (
                 cache_key TEXT PRIMARY KEY,
                 function TEXT NOT NULL,

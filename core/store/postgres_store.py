@@ -54,6 +54,7 @@ from .base import (
     utcnow,
 )
 from .postgres_api import PostgresApiStore
+from .postgres_cache import PostgresResultCache
 from .postgres_books import verify_books
 from .postgres_schema import migrate
 
@@ -105,7 +106,7 @@ _SETTLE = (
 )
 
 
-class PostgresStore(Store, PostgresApiStore):  # PostgresApiStore: the REST API's needs
+class PostgresStore(Store, PostgresApiStore, PostgresResultCache):  # the API's and cache's needs
     holds = "durable"
     shared = True
 
