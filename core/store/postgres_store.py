@@ -54,8 +54,8 @@ from .base import (
     utcnow,
 )
 from .postgres_api import PostgresApiStore
-from .postgres_cache import PostgresResultCache
 from .postgres_books import verify_books
+from .postgres_cache import PostgresResultCache
 from .postgres_schema import migrate
 
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
