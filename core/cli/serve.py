@@ -44,7 +44,9 @@ def serve(session: Session, address: str, port: int) -> None:
         from tokenworks import portals
         server = Path(portals.__file__).with_name("server.py")
     click.echo(f"tokenworks portals on http://{address}:{port}  (sign in there; Ctrl+C stops)")
-    args = [sys.executable, "-m", "streamlit", "run", str(server),
+    # streamlit's CLI, started through tokenworks.portals.launch (it turns Nagle's algorithm
+    # off on the server's connections, see there).
+    args = [sys.executable, "-m", "tokenworks.portals.launch", "run", str(server),
             "--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
