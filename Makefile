@@ -44,6 +44,7 @@ unit: install
 bench: install
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/discovery.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .ruff_cache

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from .blocks import blocks_from_json, blocks_to_json
 from .host import Host
 from .loader import Candidate, PluginRecord, file_candidate
+from .result_cache import ttl_text
 from .sandbox import CALLER, PluginLike, candidate_for, fund_caller, sandbox_host
 from .spec import Function
 from .widgets import WIDGETS, UnrenderableSchema, form_widgets
@@ -232,7 +233,8 @@ def _check_spec(report: CheckReport, function: Function) -> None:
     examples = len(spec.examples)
     report.add("pass", spec.name,
                f"spec valid: cost {spec.cost}, returns {', '.join(spec.returns)}, "
-               f"{examples} example{'s' * (examples != 1)}, timeout {spec.timeout:g} s")
+               f"{examples} example{'s' * (examples != 1)}, timeout {spec.timeout:g} s"
+               + (f", cached {ttl_text(spec.cache_ttl)}" if spec.cache_ttl else ""))
     if not spec.description.strip():
         report.add("warn", spec.name, "no description: the catalog shows an empty card "
                    "(write a docstring)")
@@ -285,6 +287,8 @@ def _check_examples(report: CheckReport, host: Host, function: Function) -> None
         report.add("pass", subject, f"ran in {elapsed:.0f} ms, returned "
                    f"{_count_kinds(kinds)} ({len(text):,} bytes of JSON)")
         fund_caller(host, CALLER, host.catalog.view(spec.name).cost)
+        if spec.cache_ttl:  # a cache hit would repeat the first answer, proving nothing
+            host.clear_cache(spec.name, actor="checker", reason="determinism check")
         again = host.call(spec.name, CALLER, example)
         if again.ok and blocks_to_json(again.blocks) != text:
             report.add("warn", subject, "a second run returned a different result: examples "

@@ -19,6 +19,12 @@ REGISTRY_ENV = "TOKENWORKS_REGISTRY"
 STORE_ENV = "TOKENWORKS_STORE"
 REGISTRY_FILE = "registry.toml"
 MEMORY = ":memory:"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: str) -> bool:
+    """A store location naming a PostgreSQL database (a libpq URL) rather than a DuckDB file."""
+    return location.lower().startswith(POSTGRES_SCHEMES)
 
 
 class _Section(BaseModel):
@@ -26,10 +32,12 @@ class _Section(BaseModel):
 
 
 class StoreSettings(_Section):
-    path: str = Field(default="tokenworks.duckdb", min_length=1, description="DuckDB file")
+    path: str = Field(default="tokenworks.duckdb", min_length=1,
+                      description="DuckDB file, or a postgresql:// URL")
     # "memory": running calls' holds are in-memory reservations and a call is written once,
     # when it ends; sound because one process owns a DuckDB file. "durable": the hold is
-    # written when the call starts, as stores with several writer processes must do.
+    # written when the call starts, as stores with several writer processes must do. A
+    # PostgreSQL store always holds durably, whatever this says (store/open.py says why).
     holds: Literal["memory", "durable"] = Field(
         default="memory", description="where running calls' holds live")
 
@@ -78,9 +86,9 @@ class RegistryConfig(_Section):
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     def store_path(self) -> str:
-        """The DuckDB file, or ":memory:" for a throwaway store."""
-        if self.store.path == MEMORY:
-            return MEMORY
+        """The DuckDB file, ":memory:" for a throwaway store, or a PostgreSQL URL as given."""
+        if self.store.path == MEMORY or is_postgres_url(self.store.path):
+            return self.store.path
         return str(_resolve(self.base_dir, self.store.path))
 
     def plugins_folder(self) -> Path | None:
@@ -138,7 +146,8 @@ def load_registry(
     config = parse_registry(text, base_dir=path.resolve().parent, source=str(path))
     override = store_override or os.environ.get(STORE_ENV)
     if override:
-        path = override if override == MEMORY else str(Path(override).expanduser().resolve())
+        path = (override if override == MEMORY or is_postgres_url(override)
+                else str(Path(override).expanduser().resolve()))
         store = config.store.model_copy(update={"path": path})
         config = config.model_copy(update={"store": store})
     return config

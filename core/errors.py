@@ -17,6 +17,10 @@ class StoreLockedError(TokenworksError):
     """Another process holds the embedded store."""
 
 
+class StoreUnavailableError(TokenworksError):
+    """The store's database server cannot be reached (PostgreSQL)."""
+
+
 class PluginError(TokenworksError):
     """A plugin could not be loaded or registered (raised only in strict mode)."""
 

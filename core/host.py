@@ -22,8 +22,9 @@ from .errors import TokenworksError, UnknownUserError
 from .loader import Discovery, call_each, discover
 from .metering import CallOutcome, Invoker
 from .passwords import generate_password, hash_password, verify_password
-from .store import BooksReport, DuckDBStore, Store, User, utcnow
+from .store import BooksReport, Store, User, utcnow
 from .store.base import Role
+from .store.open import open_store
 
 log = logging.getLogger("tokenworks.host")
 STRICT_ENV = "TOKENWORKS_STRICT"
@@ -44,14 +45,24 @@ class Host:
         if discovery is None:
             discovery = discover(config, strict_from_env() if strict is None else strict)
         self.discovery = discovery
-        self.store: Store = store or DuckDBStore(config.store_path(), config.store.holds)
+        self.store: Store = store or open_store(config)
         self.catalog = Catalog(self.discovery, config, self.store)
         self.invoker = Invoker(self.store, self.catalog, config.invocation.workers)
-        # One process owns an embedded store, so any call still "running" at start-up
-        # was cut short by a crash: give its tokens back.
-        released = self.store.release_abandoned(None, "the host restarted before it finished")
-        if released:
-            log.warning("released %d holds left by an earlier crash", len(released))
+        if not self.store.shared:
+            # One process owns an embedded store, so any call still "running" at start-up
+            # was cut short by a crash: give its tokens back.
+            released = self.store.release_abandoned(None, "the host restarted before it finished")
+            if released:
+                log.warning("released %d holds left by an earlier crash", len(released))
+        else:
+            # Replicas share the store: a running call may be another replica's, alive and
+            # within its deadline. Release only what is overdue, as the periodic sweep does.
+            self.sweep()
+        # Results of other plugin versions can never match (the key holds the version);
+        # dropping them at start keeps the cache from filling up with them.
+        purged = self.invoker.cache.purge(self._function_versions())
+        if purged:
+            log.info("result cache: dropped %d expired or out-of-date entries", purged)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
                                          daemon=True)
@@ -102,6 +113,7 @@ class Host:
                 self.sweep()
             except Exception:  # the sweep must outlive a transient store error
                 log.exception("sweep failed")
+            self.invoker.cache.purge(self._function_versions())  # expired entries
 
     # -- users and tokens -------------------------------------------------------------
 
@@ -179,7 +191,13 @@ class Host:
             if password:
                 self.set_password(name, password, actor="host", reason="first start")
             return name, None
-        _, generated = self.add_user(name, role="admin", password=password, actor="host")
+        try:
+            _, generated = self.add_user(name, role="admin", password=password, actor="host")
+        except TokenworksError:
+            # Replicas starting together on one PostgreSQL store: another one won the race.
+            if any(user.role == "admin" for user in self.store.list_users()):
+                return None
+            raise
         return name, generated
 
     def set_role(self, user: str, role: Role, *, actor: str, reason: str) -> None:
@@ -224,6 +242,19 @@ class Host:
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise TokenworksError("a cost is a whole number of tokens, 0 or more")
         self.store.set_function_override(name, "cost", cost, view.cost, actor, reason.strip())
+
+    # -- the result cache ---------------------------------------------------------------
+
+    def clear_cache(self, function: str | None, *, actor: str, reason: str) -> int:
+        """Drop every cached result, or one function's; returns how many were dropped."""
+        if function is not None:
+            self.catalog.view(function)  # an unknown name is an error, not "0 dropped"
+        _need_reason(reason)
+        return self.invoker.cache.clear(function, actor, reason.strip())
+
+    def _function_versions(self) -> dict[str, str]:
+        return {name: function.spec.plugin_version
+                for name, function in self.discovery.functions.items()}
 
     def verify_books(self) -> BooksReport:
         return self.store.verify_books()

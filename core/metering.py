@@ -1,9 +1,11 @@
 """Metered invocation: the one way a function is ever run.
 
-validate input -> check the switch -> take the idempotency key and hold the cost -> run in
-a bounded worker pool under the function's timeout -> check the result blocks -> capture
-the hold, or release it and record why. The capture or release is committed before the
-outcome is returned. Where the hold lives is the store's business (Store.holds): with
+validate input -> check the switch -> take the idempotency key and hold the cost -> answer
+from the result cache (cacheable functions, result_cache.py) or run in a bounded worker pool
+under the function's timeout -> check the result blocks -> capture the hold, or release it
+and record why. A cached answer is captured like a run that succeeded: the price is for the
+answer, not for the work. The capture or release is committed before the outcome is
+returned. Where the hold lives is the store's business (Store.holds): with
 durable holds, taking it is a transaction of its own; with holds in memory it is a
 reservation, and the call is written once, when it ends.
 
@@ -23,7 +25,7 @@ import time
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -37,6 +39,7 @@ from .errors import (
     InvalidInputError,
     describe_validation_error,
 )
+from .result_cache import ResultCache
 from .store import CallRecord, NewCall, Store, utcnow
 from .store.base import FINAL_STATUSES, CallStatus
 from .workers import WorkerPool
@@ -57,6 +60,8 @@ class CallOutcome:
     error: str | None = None
     latency_ms: float | None = None
     replayed: bool = False
+    cached: bool = False  # answered from the result cache, and charged as usual
+    cached_at: datetime | None = None  # when the cached result was computed (naive UTC)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +77,9 @@ class CallOutcome:
             "error": self.error,
             "latency_ms": self.latency_ms,
             "replayed": self.replayed,
+            "cached": self.cached,
+            "cached_at": (self.cached_at.isoformat(timespec="seconds") + "Z"
+                          if self.cached_at else None),
             "blocks": json.loads(blocks_to_json(self.blocks)),
         }
 
@@ -81,6 +89,7 @@ class Invoker:
         self._store = store
         self._catalog = catalog
         self._pool = WorkerPool(workers)
+        self.cache = ResultCache(store)
 
     def call(
         self, function: str, user: str, payload: dict[str, Any] | BaseModel,
@@ -113,17 +122,32 @@ class Invoker:
         if existing is not None:
             return self._replay(existing, user, function, input_hash)
 
+        # The cache is looked at only now: refusals and replays come first, and the hold
+        # is taken, so a hit is settled (captured) exactly like a run that succeeded.
         started = time.perf_counter()
-        status, blocks, result_json, error = self._run(view, model, call_id)
+        hit = self.cache.lookup(spec, input_json)
+        if hit is not None:
+            status, blocks, result_json, error = ("succeeded", hit.blocks,
+                                                  hit.entry.result_json, None)
+        else:
+            status, blocks, result_json, error = self._run(view, model, call_id)
         latency_ms = (time.perf_counter() - started) * 1000
-        if not self._store.finish_call(new_call, status, latency_ms, result_json, error):
+        if not self._store.finish_call(new_call, status, latency_ms, result_json, error,
+                                       cached=hit is not None):
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
             log.warning("call %s: settled by the sweep before it finished", call_id)
             return _outcome(record, replayed=False) if record else CallOutcome(
                 call_id, function, user, "abandoned", 0, error="settled by the sweep")
         charged = view.cost if status == "succeeded" else 0
+        if hit is not None:
+            log.info("call %s: %s for %s answered from the cache in %.1f ms, charged %d",
+                     call_id, function, user, latency_ms, charged)
+            return CallOutcome(call_id, function, user, status, charged, blocks, None,
+                               latency_ms, cached=True, cached_at=hit.entry.created_at)
         if status == "succeeded":
+            if result_json is not None:
+                self.cache.keep(spec, input_json, result_json)  # a no-op unless cacheable
             log.info("call %s: %s for %s succeeded in %.1f ms, charged %d",
                      call_id, function, user, latency_ms, charged)
         else:
@@ -201,5 +225,5 @@ def _outcome(record: CallRecord, replayed: bool) -> CallOutcome:
     blocks = blocks_from_json(record.result_json) if record.result_json else []
     return CallOutcome(
         record.call_id, record.function, record.user, record.status, record.charged, blocks,
-        record.error, record.latency_ms, replayed,
+        record.error, record.latency_ms, replayed, cached=record.cached,
     )

@@ -7,12 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .blocks import Block, BlockKind
 from .errors import describe_validation_error
 
 SLUG = r"^[a-z][a-z0-9_]{1,62}$"
+CACHE_TTL_MAX = 30 * 24 * 3600  # a month: longer-lived data belongs in a new plugin version
 
 
 class FunctionSpec(BaseModel):
@@ -30,9 +39,21 @@ class FunctionSpec(BaseModel):
     returns: tuple[BlockKind, ...] = Field(min_length=1, description="block kinds it returns")
     examples: tuple[dict[str, Any], ...] = Field(min_length=1)
     timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds")
+    cache_ttl: float | None = Field(
+        default=None, gt=0, le=CACHE_TTL_MAX,
+        description="seconds a successful result may be answered from the result cache "
+                    "for the same input and plugin version; None: never cached")
     # Filled in by the host from where the plugin was loaded; never taken from the plugin.
     plugin: str
     plugin_version: str
+
+    @field_validator("cache_ttl", mode="before")
+    @classmethod
+    def _ttl_not_bool(cls, value: Any) -> Any:
+        # pydantic would take True as 1.0 s: almost certainly a mistake for "cache it".
+        if isinstance(value, bool):
+            raise ValueError("cache_ttl is a number of seconds, not true/false")
+        return value
 
     @model_validator(mode="after")
     def _examples_validate(self) -> FunctionSpec:

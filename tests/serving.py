@@ -40,17 +40,19 @@ class Server:
 
 
 def start_server(directory: Path, builtin: str = '"text_tools", "job_titles"',
-                 grant: int = 20) -> Server:
-    """`tokenworks serve` on a free loopback port over a fresh store; waits for /health."""
+                 grant: int = 20, store: str = "store.duckdb",
+                 extra_env: dict[str, str] | None = None) -> Server:
+    """`tokenworks serve` on a free loopback port over a fresh store (or the one named: a
+    PostgreSQL URL for replicas); waits for /health. ``extra_env`` adds environment variables."""
     directory.mkdir(parents=True, exist_ok=True)
     registry = directory / "registry.toml"
     registry.write_text(
-        f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{builtin}]\n'
+        f'[store]\npath = "{store}"\n[plugins]\nbuiltin = [{builtin}]\n'
         'folder = "local_plugins"\nentry_points = false\n'
         f'[users]\nstarting_grant = {grant}\n')
     port = free_port()
     log = directory / "server.log"
-    env = dict(os.environ, TOKENWORKS_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    env = dict(os.environ, TOKENWORKS_ADMIN_PASSWORD=ADMIN_PASSWORD, **(extra_env or {}))
     env.pop("TOKENWORKS_STORE", None)
     with log.open("wb") as out:
         process = subprocess.Popen(

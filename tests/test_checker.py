@@ -59,6 +59,17 @@ def test_contract_breaker_fails_each_rule_it_breaks() -> None:
     assert "does NOT meet the contract" in report.format()
 
 
+def test_a_cacheable_function_is_run_twice_for_the_determinism_check() -> None:
+    # cache_probe answers "run N": a second answer from the cache would hide that.
+    report = check_plugin(PLUGINS / "cache_probe.py")
+    assert report.ok, report.format()
+    assert "cache_count: spec valid: cost 2, returns markdown, 1 example, timeout 30 s, " \
+        "cached 1 min" in messages(report, "pass")
+    warnings = messages(report, "warn")
+    assert any(w.startswith("cache_count example 0: a second run returned a different")
+               for w in warnings), warnings
+
+
 def test_a_plugin_that_does_not_load_fails_with_the_loaders_error() -> None:
     report = check_plugin(PLUGINS / "bad_example.py")
     assert messages(report, "fail") == [

@@ -189,10 +189,10 @@ def test_plugins_warns_about_unknown_overrides(tmp_path: Path) -> None:
 def test_functions_table(tw: Run) -> None:
     header, *rows = tw("functions").stdout.splitlines()
     assert header.split() == ["NAME", "TITLE", "COST", "ENABLED", "PLUGIN", "RETURNS",
-                              "EXAMPLE"]
+                              "CACHE", "EXAMPLE"]
     assert len(rows) == 1
-    assert rows[0].split()[:6] == ["greet", "Greet", "2", "yes", "good_plugin",
-                                   "markdown,json"]
+    assert rows[0].split()[:7] == ["greet", "Greet", "2", "yes", "good_plugin",
+                                   "markdown,json", "-"]
     assert rows[0].endswith('{"name": "Ada"}')
 
 

@@ -2,7 +2,8 @@
 
 Every path a call can take ends in one of two ways: refused before anything is written, or
 recorded with its hold captured (success) or released (anything else). Every test runs in
-both of the store's holds modes: durable holds, and holds in memory (the default).
+both of DuckDB's holds modes (durable holds, and holds in memory: the default) and on
+PostgreSQL (durable holds; skipped without $TOKENWORKS_TEST_POSTGRES).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from pgserver import throwaway_database
 
 from tokenworks.errors import (
     CallRefused,
@@ -31,15 +34,27 @@ from tokenworks.store import NewCall, utcnow
 PROBE = "meter_probe.py"
 
 
-@pytest.fixture(params=["memory", "durable"])
-def holds(request) -> str:
-    return request.param
+@pytest.fixture(params=["memory", "durable", "postgres"])
+def engine(request) -> Iterator[tuple[str, str | None]]:
+    """(holds, store): DuckDB in each holds mode, and PostgreSQL (durable holds) on a
+    throwaway database (skipped without $TOKENWORKS_TEST_POSTGRES, see tests/pgserver.py)."""
+    if request.param == "postgres":
+        with throwaway_database() as url:
+            yield "durable", url
+    else:
+        yield request.param, None
 
 
 @pytest.fixture
-def host(make_host, holds) -> Host:
+def holds(engine) -> str:
+    return engine[0]
+
+
+@pytest.fixture
+def host(make_host, engine) -> Host:
+    holds, store = engine
     # No background sweep: tests that need one call host.sweep() themselves.
-    host = make_host(PROBE, sweep=False, holds=holds)
+    host = make_host(PROBE, sweep=False, holds=holds, store=store)
     assert host.store.holds == holds
     host.store.create_user("ann", "user", "x", 20, actor="test")
     return host
@@ -408,7 +423,9 @@ def test_the_sweep_leaves_calls_within_their_deadline_and_grace(host):
     assert host.store.get_call("c-young").status == "running"
 
 
-def test_a_new_host_releases_every_running_call_at_start(make_host, host, holds):
+def test_a_new_host_releases_every_running_call_at_start(make_host, host, holds, engine):
+    if engine[1] is not None:
+        pytest.skip("a shared store releases only overdue calls at start (test_postgres.py)")
     host.store.begin_call(stale_call("c-a"))
     host.store.begin_call(replace(stale_call("c-b"), deadline_at=utcnow() + timedelta(hours=1)))
     assert host.store.balance("ann") == 20 - held(host, 6)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Mount
 
 from tokenworks import __version__
@@ -34,8 +35,11 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     """The API app. ``get_host`` returns the process's Host (called per request; it may
     open the host on first use); ``ready`` says whether plugins have warmed up."""
     settings = settings or ApiSettings()
-    app = FastAPI(title="tokenworks API", version=__version__, description=DESCRIPTION,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
+    # FastAPIOffline: the docs pages with Swagger UI and ReDoc served from the package
+    # rather than a CDN, so they work on machines without internet access.
+    app = FastAPIOffline(title="tokenworks API", version=__version__, description=DESCRIPTION,
+                         openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc",
+                         static_url="/docs-static")
     app.state.get_host = get_host
     app.state.ready = ready or (lambda: True)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)

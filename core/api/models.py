@@ -11,6 +11,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from tokenworks.blocks import Block, BlockKind
 
 LIMIT_MAX = 1000
+# A reason needs a character the host does not strip away. Python's str.strip() also strips
+# \x1c-\x1f, which \s in JSON Schema (ECMA) and pydantic (Rust) regexes does not match: with
+# plain \S a reason of "\x1d" passed validation and the host refused it (a 400 the schema
+# did not allow; found by the fuzz test).
+REASON_PATTERN = r"[^\s\x1c-\x1f]"
 TOKENS_MAX = 1_000_000_000  # one change of a balance or a cost: far below BIGINT's range
 
 
@@ -35,6 +40,9 @@ class FunctionInfo(BaseModel):
     disabled_reason: str | None = None
     returns: list[BlockKind] = Field(description="the block kinds a result may hold")
     timeout: float = Field(description="seconds")
+    cache_ttl: float | None = Field(
+        default=None, description="seconds a result is answered from the result cache for "
+                                  "the same input; null: every call runs the function")
     input_schema: dict[str, Any] = Field(description="JSON Schema of the call's input")
     examples: list[dict[str, Any]]
     calls_url: str = Field(description="POST the input here to run the function")
@@ -53,6 +61,11 @@ class CallResult(BaseModel):
     latency_ms: float | None = None
     replayed: bool = Field(default=False, description="true when an earlier call with the "
                                                       "same Idempotency-Key answered")
+    cached: bool = Field(default=False, description="true when the result came from the "
+                         "result cache (the function did not run); charged like any other")
+    cached_at: Timestamp | None = Field(
+        default=None, description="when the cached result was computed (only in the "
+                                  "response of the call the cache answered)")
     started_at: Timestamp | None = None
 
 
@@ -84,6 +97,7 @@ class CallSummary(BaseModel):
     finished_at: Timestamp | None
     latency_ms: float | None
     error: str | None
+    cached: bool = Field(default=False, description="answered from the result cache")
 
 
 class KeyInfo(BaseModel):
@@ -108,13 +122,13 @@ class FunctionChange(BaseModel):
 
     enabled: bool | None = Field(default=None, description="switch the function on or off")
     cost: int | None = Field(default=None, ge=0, le=TOKENS_MAX, description="new cost")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S",
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN,
                         description="why: kept in the audit log")
 
 
 class PluginChange(BaseModel):
     enabled: bool
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN)
 
 
 class PluginState(BaseModel):
@@ -129,7 +143,13 @@ class Grant(BaseModel):
 
     amount: int = Field(ge=-TOKENS_MAX, le=TOKENS_MAX,
                         description="tokens to give (> 0) or take back (< 0); not 0")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN)
+
+
+class CacheCleared(BaseModel):
+    function: str | None = Field(description="the function whose entries were dropped; "
+                                             "null: every function's")
+    dropped: int = Field(description="how many cached results were dropped")
 
 
 class Balance(BaseModel):

@@ -1,4 +1,4 @@
-"""Admin routes: switches, costs, grants, users, metrics and the audit log.
+"""Admin routes: switches, costs, grants, users, the result cache, metrics, the audit log.
 
 Every route checks the caller's role as the store has it now (auth.get_admin); every
 change carries a reason and lands in the audit log with the actor ``api:<admin>``.
@@ -12,8 +12,10 @@ from .auth import AdminDep, HostDep
 from .metrics import function_metrics
 from .models import (
     LIMIT_MAX,
+    REASON_PATTERN,
     AuditEntry,
     Balance,
+    CacheCleared,
     FunctionChange,
     FunctionInfo,
     FunctionMetrics,
@@ -70,6 +72,20 @@ def grant(body: Grant, caller: AdminDep, host: HostDep, name: str = NAME) -> Bal
                          errors=[{"field": "amount", "message": "must not be zero"}])
     balance = host.grant(name, body.amount, actor=_actor(caller), reason=body.reason)
     return Balance(user=name, balance=balance)
+
+
+@router.delete("/cache", response_model=CacheCleared,
+               summary="Clear the result cache: every function's entries, or one function's",
+               responses={404: {}, 422: {}})
+def clear_cache(
+    caller: AdminDep, host: HostDep,
+    reason: str = Query(min_length=1, max_length=500, pattern=REASON_PATTERN,
+                        description="why: kept in the audit log"),
+    function: str | None = Query(None, min_length=1, max_length=100,
+                                 description="only this function's entries (default: all)"),
+) -> CacheCleared:
+    dropped = host.clear_cache(function, actor=_actor(caller), reason=reason)
+    return CacheCleared(function=function, dropped=dropped)
 
 
 @router.get("/users", response_model=list[UserInfo], summary="Every user with their balance")

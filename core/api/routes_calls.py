@@ -39,7 +39,7 @@ def from_record(record: CallRecord) -> CallResult:
     return CallResult(call_id=record.call_id, function=record.function, user=record.user,
                       status=record.status, charged=record.charged, blocks=blocks,
                       error=record.error, latency_ms=record.latency_ms,
-                      started_at=record.started_at)
+                      cached=record.cached, started_at=record.started_at)
 
 
 @router.post("/functions/{name}/calls", response_model=CallResult, summary="Run a function",
@@ -47,7 +47,9 @@ def from_record(record: CallRecord) -> CallResult:
                  "The body is the function's input (its JSON Schema is in the catalog and "
                  "under each function's own path below). A refusal (422, 402, 409, 404) "
                  "charges nothing; a call that ran answers 200 whatever its status, and is "
-                 "charged only if it succeeded."))
+                 "charged only if it succeeded. A cacheable function (cache_ttl in the "
+                 "catalog) may answer from the result cache: `cached` is then true, and the "
+                 "call is charged like any other."))
 def run_call(
     response: Response, host: HostDep, caller: CallerDep,
     payload: Annotated[dict[str, Any], Body(description="the function's input")],
@@ -66,7 +68,8 @@ def run_call(
         call_id=outcome.call_id, function=outcome.function, user=outcome.user,
         status=outcome.status, charged=outcome.charged, balance=host.store.balance(user),
         blocks=outcome.blocks, error=outcome.error, latency_ms=outcome.latency_ms,
-        replayed=outcome.replayed, started_at=record.started_at if record else None)
+        replayed=outcome.replayed, cached=outcome.cached, cached_at=outcome.cached_at,
+        started_at=record.started_at if record else None)
 
 
 @router.get("/calls/{call_id}", response_model=CallResult, summary="One of your calls",

@@ -20,6 +20,7 @@ def info(view: FunctionView) -> FunctionInfo:
         category=spec.category, tags=list(spec.tags), plugin=spec.plugin,
         plugin_version=spec.plugin_version, cost=view.cost, enabled=view.enabled,
         disabled_reason=view.why_disabled(), returns=list(spec.returns), timeout=spec.timeout,
+        cache_ttl=spec.cache_ttl,
         input_schema=spec.input_model.model_json_schema(), examples=list(spec.examples),
         calls_url=f"/api/functions/{spec.name}/calls")
 

@@ -40,7 +40,7 @@ def ledger(caller: CallerDep, host: HostDep, limit: int = LIMIT) -> list[LedgerI
 def history(caller: CallerDep, host: HostDep, limit: int = LIMIT) -> list[CallSummary]:
     return [CallSummary(call_id=c.call_id, function=c.function, status=c.status, cost=c.cost,
                         charged=c.charged, started_at=c.started_at, finished_at=c.finished_at,
-                        latency_ms=c.latency_ms, error=c.error)
+                        latency_ms=c.latency_ms, error=c.error, cached=c.cached)
             for c in host.store.list_calls(caller.user.name, limit=limit)]
 
 

@@ -95,8 +95,8 @@ class TokenworksGroup(click.Group):
 # Eager, so `--registry X --help` lists the commands of X's plugins too.
 @click.option("--registry", envvar="TOKENWORKS_REGISTRY", metavar="PATH", is_eager=True,
               help="registry.toml to use (default: ./registry.toml).")
-@click.option("--store", envvar="TOKENWORKS_STORE", metavar="PATH", is_eager=True,
-              help="Store file, overriding the one registry.toml names.")
+@click.option("--store", envvar="TOKENWORKS_STORE", metavar="PATH|URL", is_eager=True,
+              help="Store file or postgresql:// URL, overriding the one registry.toml names.")
 @click.option("-v", "--verbose", count=True, help="Log calls (-v) or everything (-vv).")
 @click.version_option(__version__, prog_name="tokenworks")
 @click.pass_context
@@ -113,4 +113,4 @@ def main() -> None:
     cli(prog_name="tokenworks")
 
 
-from . import accounts, author, commands, keys, serve  # noqa: E402,F401  (they attach their commands to cli)
+from . import accounts, author, cache, commands, keys, migrate, serve  # noqa: E402,F401  (they attach their commands to cli)

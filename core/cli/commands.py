@@ -10,6 +10,7 @@ import click
 
 from ..config import REGISTRY_FILE
 from ..errors import TokenworksError
+from ..result_cache import ttl_text
 from . import Session, cli
 from .output import emit_json, print_table, render_block
 
@@ -51,8 +52,10 @@ def functions(session: Session, as_json: bool) -> None:
                    for v in views])
         return
     rows = [[v.spec.name, v.spec.title, v.cost, v.enabled, v.spec.plugin,
-             list(v.spec.returns), json.dumps(v.spec.examples[0])] for v in views]
-    print_table(["name", "title", "cost", "enabled", "plugin", "returns", "example"], rows,
+             list(v.spec.returns), ttl_text(v.spec.cache_ttl), json.dumps(v.spec.examples[0])]
+            for v in views]
+    print_table(["name", "title", "cost", "enabled", "plugin", "returns", "cache",
+                 "example"], rows,
                 "no functions: check `tokenworks plugins` for failed plugins")
 
 
@@ -77,6 +80,10 @@ def call(session: Session, function: str, user: str, input_text: str, call_id: s
         for block in outcome.blocks:
             click.echo(render_block(block) + "\n")
         replay = " (replayed: charged once)" if outcome.replayed else ""
+        if outcome.cached:
+            since = (f" from {outcome.cached_at:%Y-%m-%d %H:%M:%S} UTC"
+                     if outcome.cached_at else "")
+            replay += f" (cached result{since}; charged as usual)"
         click.echo(f"call {outcome.call_id}: {outcome.status}{replay}, charged "
                    f"{outcome.charged}, balance {balance}", err=True)
     if not outcome.ok:
@@ -111,9 +118,9 @@ def calls(session: Session, user: str | None, limit: int, as_json: bool) -> None
     if as_json:
         emit_json([{k: v for k, v in vars(r).items() if k != "result_json"} for r in records])
         return
-    print_table(["call id", "user", "function", "status", "charged", "latency ms", "started",
-                 "error"],
-                [[r.call_id, r.user, r.function, r.status, r.charged, r.latency_ms,
+    print_table(["call id", "user", "function", "status", "cached", "charged", "latency ms",
+                 "started", "error"],
+                [[r.call_id, r.user, r.function, r.status, r.cached, r.charged, r.latency_ms,
                   r.started_at, r.error] for r in records], "no calls yet")
 
 
@@ -210,9 +217,10 @@ REGISTRY_TEMPLATE = """\
 # tokenworks registry: which plugins load, where the store lives, what new users get.
 
 [store]
-path = "tokenworks.duckdb"          # relative to this file
+path = "tokenworks.duckdb"          # relative to this file; or postgresql://user@host/db
 holds = "memory"                    # running calls' holds: in memory (one process owns the
-                                    # file), or "durable" (written when the call starts)
+                                    # file), or "durable" (written when the call starts;
+                                    # always so on PostgreSQL)
 
 [plugins]
 builtin = ["text_tools"]            # plugins shipped in tokenworks' plugins/ folder

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..config import find_registry
+from ..config import find_registry, is_postgres_url
+from ..store.open import open_store
 from . import Session, cli
 
 pass_session = click.make_pass_decorator(Session)
@@ -30,7 +31,11 @@ def serve(session: Session, address: str, port: int) -> None:
     except ImportError:
         raise click.ClickException("streamlit is not installed: pip install tokenworks") from None
     registry = find_registry(session.registry).resolve()
-    session.config()  # fail here, on one line, if registry.toml is broken
+    config = session.config()  # fail here, on one line, if registry.toml is broken
+    if is_postgres_url(config.store_path()):
+        # ...or if the PostgreSQL server is away (this also applies its migrations once,
+        # before the server's threads race to).
+        open_store(config).close()
     env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry))
     if session.store:
         env["TOKENWORKS_STORE"] = session.store

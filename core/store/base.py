@@ -90,6 +90,7 @@ class CallRecord:
     deadline_at: datetime
     finished_at: datetime | None
     latency_ms: float | None
+    cached: bool = False  # answered from the result cache (charged as usual)
 
     @property
     def charged(self) -> int:
@@ -133,6 +134,10 @@ class Store(abc.ABC):
 
     #: Where running calls' holds live (see the module docstring).
     holds: HoldsMode = "durable"
+    #: Whether other processes may write the same database meanwhile (PostgreSQL replicas).
+    #: When False, a call still "running" when the store opens was cut short by a crash of
+    #: the one process that owns it; when True, it may be another replica's live call.
+    shared: bool = False
 
     # -- lifecycle --------------------------------------------------------------------
     @abc.abstractmethod
@@ -198,10 +203,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
-        result_json: str | None = None, error: str | None = None,
+        result_json: str | None = None, error: str | None = None, cached: bool = False,
     ) -> bool:
         """Settle a running call: capture its hold on success, release it otherwise. With
-        holds in memory this writes the whole call, in one transaction.
+        holds in memory this writes the whole call, in one transaction. ``cached`` marks a
+        call answered from the result cache (the calls table's ``cached`` column).
 
         ``call`` is what was passed to begin_call: the caller knows the user, cost and
         function of the call it settles, so the store need not read them back. Returns
@@ -225,8 +231,10 @@ class Store(abc.ABC):
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         """Release running calls whose deadline is before the given time (None: all).
 
-        Used at start-up (a crash left them) and by the periodic sweep. With holds in
-        memory, running calls are written as abandoned (hold and release), once.
+        Used at start-up with None when the store is not shared (a crash left them; on a
+        shared store they may be other replicas' live calls) and by the periodic sweep.
+        With holds in memory, running calls are written as abandoned (hold and release),
+        once.
         """
 
     # -- admin state ------------------------------------------------------------------
@@ -335,3 +343,49 @@ class CallMetrics:
     latency_sum_ms: float
     latency_count: int  # calls with a measured latency (finished ones)
     buckets: tuple[int, ...]  # cumulative counts of latency_ms <= each bound
+
+
+# -- the result cache (schema migration 4) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """One function's successful result for one input, kept until ``expires_at``."""
+
+    key: str  # sha256 of function, plugin version and canonical input (metering.cache_key)
+    function: str
+    plugin_version: str
+    result_json: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class ResultCacheStore(abc.ABC):
+    """Where cacheable functions' results are kept. In the store (not in memory), so
+    replicas on one PostgreSQL share it. A store without it simply has no cache: the meter
+    runs every call. Every method is a statement or two; the meter treats any error raised
+    here as a miss, never as a failed call."""
+
+    @abc.abstractmethod
+    def cache_get(self, key: str, now: datetime) -> CachedResult | None:
+        """The entry under ``key`` if it expires after ``now``; an expired one is never
+        returned (it is left for cache_purge)."""
+
+    @abc.abstractmethod
+    def cache_put(self, entry: CachedResult) -> None:
+        """Insert the entry, replacing any under the same key (two misses racing for one
+        key both store: the last one wins, and either is a right answer)."""
+
+    @abc.abstractmethod
+    def cache_clear(self, function: str | None, actor: str, reason: str) -> int:
+        """Drop every entry (``function`` None) or one function's; log the clear in the
+        audit log and raise the state version, as every admin change does; returns how
+        many entries were dropped."""
+
+    @abc.abstractmethod
+    def cache_purge(self, versions: dict[str, str], now: datetime) -> int:
+        """Housekeeping (not logged): drop entries that expired by ``now``, and entries
+        whose function is not in ``versions`` (function name -> current plugin version) or
+        was stored by another version. Returns how many were dropped. Called at host start
+        and by the sweep; with replicas of different versions (a rolling upgrade) each
+        drops the other's entries, which only costs misses."""

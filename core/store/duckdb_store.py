@@ -51,6 +51,7 @@ from .base import (
     utcnow,
 )
 from .duckdb_api import DuckDBApiStore
+from .duckdb_cache import DuckDBResultCache
 from .group_commit import GroupCommitWriter, WriteStats
 from .ledger_writes import (
     CALL_COLUMNS,
@@ -71,7 +72,8 @@ T = TypeVar("T")
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
-class DuckDBStore(Store, DuckDBApiStore):  # DuckDBApiStore: the REST API's needs
+# DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache.
+class DuckDBStore(Store, DuckDBApiStore, DuckDBResultCache):
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
         self.path = str(path)
         if holds not in ("memory", "durable"):
@@ -357,16 +359,17 @@ class DuckDBStore(Store, DuckDBApiStore):  # DuckDBApiStore: the REST API's need
 
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
-        result_json: str | None = None, error: str | None = None,
+        result_json: str | None = None, error: str | None = None, cached: bool = False,
     ) -> bool:
         if self._book is None:
             return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
                                              status, latency_ms, result_json, error,
-                                             actor="host"))
+                                             actor="host", cached=cached))
         reservation = self._book.claim(call)
         if reservation is None:
             return False  # settled by the sweep, or not this call
-        self._write_record(Record(reservation, status, latency_ms, result_json, error, "host"))
+        self._write_record(Record(reservation, status, latency_ms, result_json, error, "host",
+                                  cached=cached))
         return True
 
     def _write_record(self, record: Record) -> None:

@@ -35,11 +35,11 @@ from .reservations import Reservation
 
 CALL_COLUMNS = (
     "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
-    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms"
+    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms, cached"
 )
 _CALL_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR",
                "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "TIMESTAMP", "TIMESTAMP",
-               "TIMESTAMP", "DOUBLE")
+               "TIMESTAMP", "DOUBLE", "BOOLEAN")
 _LEDGER_COLUMNS = "occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 _LEDGER_TYPES = ("TIMESTAMP", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR",
                  "BIGINT")
@@ -47,7 +47,8 @@ _LEDGER_TYPES = ("TIMESTAMP", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHA
 # (measured: one call row and its two ledger rows are cheapest as VALUES; eight calls'
 # rows about 20% cheaper as lists, counting the whole transaction).
 COLUMNWISE_FROM = 3
-_SETTLEMENT = "(?::VARCHAR, ?::VARCHAR, ?::BIGINT, ?::VARCHAR, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE)"
+_SETTLEMENT = ("(?::VARCHAR, ?::VARCHAR, ?::BIGINT, ?::VARCHAR, ?::VARCHAR, ?::VARCHAR, "
+               "?::DOUBLE, ?::BOOLEAN)")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Settle:
     result_json: str | None
     error: str | None
     actor: str
+    cached: bool = False  # answered from the result cache
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Record:
     result_json: str | None
     error: str | None
     actor: str
+    cached: bool = False  # answered from the result cache
 
     @property
     def call(self) -> NewCall:
@@ -204,22 +207,24 @@ def settle_calls(cursor: duckdb.DuckDBPyConnection, settles: Sequence[Settle]) -
         [s] = settles
         [count] = cursor.execute(
             "UPDATE calls SET status = ?, result_json = ?, error = ?, latency_ms = ?, "
-            "finished_at = ? WHERE call_id = ? AND status = 'running' AND user_name = ? "
-            "AND cost = ?",
-            [s.status, s.result_json, s.error, s.latency_ms, now, s.call_id, s.user, s.cost],
+            "cached = ?, finished_at = ? WHERE call_id = ? AND status = 'running' "
+            "AND user_name = ? AND cost = ?",
+            [s.status, s.result_json, s.error, s.latency_ms, s.cached, now, s.call_id, s.user,
+             s.cost],
         ).fetchone()
         return [count == 1]
     if len({s.call_id for s in settles}) < len(settles):
         raise SettledElsewhere("one call settled twice in a batch")
     [count] = cursor.execute(
         "UPDATE calls SET status = v.status, result_json = v.result_json, error = v.error, "
-        "latency_ms = v.latency_ms, finished_at = ? "
+        "latency_ms = v.latency_ms, cached = v.cached, finished_at = ? "
         f"FROM (VALUES {', '.join([_SETTLEMENT] * len(settles))}) "
-        "v(call_id, user_name, cost, status, result_json, error, latency_ms) "
+        "v(call_id, user_name, cost, status, result_json, error, latency_ms, cached) "
         "WHERE calls.call_id = v.call_id AND calls.status = 'running' "
         "AND calls.user_name = v.user_name AND calls.cost = v.cost",
         [now, *(value for s in settles for value in (
-            s.call_id, s.user, s.cost, s.status, s.result_json, s.error, s.latency_ms))],
+            s.call_id, s.user, s.cost, s.status, s.result_json, s.error, s.latency_ms,
+            s.cached))],
     ).fetchone()
     if count != len(settles):
         raise SettledElsewhere(f"{len(settles) - count} of {len(settles)} calls not running")
@@ -243,6 +248,8 @@ def insert_rows(
     the ledger's ids are drawn in row order, and each row's balance_after assumes it."""
     if not rows:
         return
+    if any(len(row) != len(types) for row in rows):
+        raise ValueError(f"{table}: rows of {len(types)} values expected ({columns})")
     if len(rows) < COLUMNWISE_FROM:
         marks = f"({', '.join(['?'] * len(types))})"
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(rows))}",
@@ -256,14 +263,15 @@ def insert_rows(
 
 def _running_row(c: NewCall, now: datetime) -> tuple[object, ...]:
     return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, "running",
-            c.input_hash, c.input_json, None, None, now, c.deadline_at, None, None)
+            c.input_hash, c.input_json, None, None, now, c.deadline_at, None, None, False)
 
 
 def _final_row(record: Record, now: datetime) -> tuple[object, ...]:
     c = record.call
     return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, record.status,
             c.input_hash, c.input_json, record.result_json, record.error,
-            record.reservation.started_at, c.deadline_at, now, record.latency_ms)
+            record.reservation.started_at, c.deadline_at, now, record.latency_ms,
+            record.cached)
 
 
 def append_ledger(

@@ -97,6 +97,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        "result_cache: cacheable functions' results; calls.cached marks calls answered from it",
+        [
+            # cache_key: sha256 of function, plugin version and canonical input; function
+            # and plugin_version are kept beside it so entries can be cleared and purged.
+            """CREATE TABLE result_cache (
+                cache_key VARCHAR PRIMARY KEY,
+                function VARCHAR NOT NULL,
+                plugin_version VARCHAR NOT NULL,
+                result_json VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL
+            )""",
+            # DuckDB cannot add a column with a NOT NULL constraint; the writes always set it.
+            "ALTER TABLE calls ADD COLUMN cached BOOLEAN DEFAULT false",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

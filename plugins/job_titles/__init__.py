@@ -37,6 +37,14 @@ def warm() -> None:
     resolver()
 
 
+# The four single-title functions answer from static data shipped with the plugin, so an
+# answer stays right until the plugin (and its data) changes version, which drops the
+# cached results anyway; a day bounds what a surprise would cost. The word cloud is not
+# cached: its input is a list of up to 10,000 titles, rarely sent twice alike, and its
+# answer a PNG of tens of kilobytes, so entries would fill the store and seldom be hit.
+CACHE_TTL = 24 * 3600
+
+
 @hookimpl
 def register_functions(register: RegisterFunction) -> None:
     register(
@@ -47,22 +55,23 @@ def register_functions(register: RegisterFunction) -> None:
     register(
         analyze.analyze_job_title, title="Analyze a job title", category=CATEGORY,
         tags=("job titles", "O*NET", "normalization", "skills", "education"), cost=7,
-        returns=analyze.RETURNS, examples=analyze.EXAMPLES, timeout=30,
+        returns=analyze.RETURNS, examples=analyze.EXAMPLES, timeout=30, cache_ttl=CACHE_TTL,
     )
     register(
         pathways.get_career_pathways, title="Career pathways", category=CATEGORY,
         tags=("job titles", "O*NET", "careers", "graph"), cost=7, returns=pathways.RETURNS,
-        examples=pathways.EXAMPLES, timeout=30,
+        examples=pathways.EXAMPLES, timeout=30, cache_ttl=CACHE_TTL,
     )
     register(
         market.get_market_intelligence, title="Market intelligence", category=CATEGORY,
         tags=("job titles", "BLS", "wages", "employment", "projections"), cost=7,
-        returns=market.RETURNS, examples=market.EXAMPLES, timeout=30,
+        returns=market.RETURNS, examples=market.EXAMPLES, timeout=30, cache_ttl=CACHE_TTL,
     )
     register(
         relationships.get_title_relationships, title="Title relationships",
         category=CATEGORY, tags=("job titles", "O*NET", "synonyms", "graph"), cost=5,
         returns=relationships.RETURNS, examples=relationships.EXAMPLES, timeout=30,
+        cache_ttl=CACHE_TTL,
     )
 
 

@@ -1,4 +1,4 @@
-"""Admin page: every plugin and function, switches and cost overrides.
+"""Admin page: every plugin and function, switches, cost overrides and the result cache.
 
 Streamlit runs this file as a script (see navigation.py).
 """
@@ -11,6 +11,7 @@ import streamlit as st
 from tokenworks.host import Host
 from tokenworks.portals.admin import common
 from tokenworks.portals.runtime import get_host, require_admin
+from tokenworks.result_cache import ttl_text
 
 SWITCH = {"on": True, "off": False}
 
@@ -53,6 +54,7 @@ def functions_table(host: Host) -> None:
         "cost": view.cost,
         "plugin's cost": view.spec.cost,
         "enabled": view.enabled,
+        "cache": ttl_text(view.spec.cache_ttl),
         "why off": view.why_disabled() or "",
     } for view in sorted(host.functions(), key=lambda view: view.spec.name)]
     if rows:
@@ -99,6 +101,23 @@ def cost_form(host: Host, names: list[str]) -> None:
             common.act(set_cost, reason)
 
 
+def cache_form(host: Host, names: list[str]) -> None:
+    """Drop cached results: all, or one cacheable function's (their next calls run it)."""
+    every = "all functions"
+    with st.form("clear_cache"):
+        st.markdown("**Clear the result cache**")
+        st.caption("Cached answers are charged like any other; clearing makes the next "
+                   "calls run the function again.")
+        name = st.selectbox("Function", [every, *names], key="cache_function")
+        reason = st.text_input("Reason (required)", key="cache_reason")
+        if st.form_submit_button("Clear cache", key="cache_submit"):
+            def clear(who: str) -> str:
+                target = None if name == every else name
+                dropped = host.clear_cache(target, actor=who, reason=reason)
+                return f"Dropped {dropped} cached results of {name}."
+            common.act(clear, reason)
+
+
 def page() -> None:
     require_admin()
     host = get_host()
@@ -114,6 +133,11 @@ def page() -> None:
         cost_form(host, names)
     with right:
         switch_plugin_form(host)
+    cacheable = sorted(view.spec.name for view in host.functions() if view.spec.cache_ttl)
+    if cacheable and host.invoker.cache.available:
+        left, _, _ = st.columns(3)
+        with left:
+            cache_form(host, cacheable)
 
 
 page()

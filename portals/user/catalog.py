@@ -10,6 +10,7 @@ import streamlit as st
 from tokenworks.catalog import FunctionView
 from tokenworks.portals.runtime import get_host
 from tokenworks.portals.userkit import RUN_PAGE, enabled_views, first_paragraph, user_or_stop
+from tokenworks.result_cache import ttl_text
 
 COLUMNS = 3
 
@@ -28,6 +29,8 @@ def card(view: FunctionView) -> None:
         st.badge(spec.category, color="blue")
         st.markdown(first_paragraph(spec.description) or "_No description._")
         st.caption(f"**{view.cost} tokens** per run"
+                   + (f" · results cached for {ttl_text(spec.cache_ttl)}"
+                      if spec.cache_ttl else "")
                    + (f" · {', '.join(spec.tags)}" if spec.tags else ""))
         if st.button("Open", key=f"tw_open:{spec.name}", icon=":material/play_arrow:"):
             st.switch_page(RUN_PAGE, query_params={"function": spec.name})

@@ -23,7 +23,8 @@ OPEN_KEY = "tw_history_open"
 def table(calls: list[CallRecord], titles: dict[str, str]) -> None:
     st.dataframe(pd.DataFrame([{
         "when": when(call.started_at), "function": titles.get(call.function, call.function),
-        "status": call.status, "charged": call.charged, "cost": call.cost,
+        "status": call.status, "cached": call.cached, "charged": call.charged,
+        "cost": call.cost,
         "seconds": None if call.latency_ms is None else round(call.latency_ms / 1000, 2),
         "call": call.call_id,
     } for call in calls]), hide_index=True)
@@ -33,7 +34,8 @@ def details(call: CallRecord, title: str, runnable: bool) -> None:
     st.subheader(f"{title} · {when(call.started_at)}")
     charged = (f"charged {call.charged} tokens" if call.status == "succeeded"
                else "no tokens were taken")
-    st.caption(f"Call {call.call_id} · {call.status} · {charged}")
+    cached = " · cached result (charged as usual)" if call.cached else ""
+    st.caption(f"Call {call.call_id} · {call.status} · {charged}{cached}")
     if call.error:
         st.error(call.error)
     with st.expander("Input"):
@@ -74,7 +76,8 @@ def page() -> None:
         "Open a call", list(by_id), key=OPEN_KEY, index=None, placeholder="Choose a call",
         format_func=lambda cid: (f"{when(by_id[cid].started_at)} · "
                                  f"{titles.get(by_id[cid].function, by_id[cid].function)} · "
-                                 f"{by_id[cid].status}"))
+                                 f"{by_id[cid].status}"
+                                 + (" · cached" if by_id[cid].cached else "")))
     if chosen:
         view = views.get(by_id[chosen].function)
         details(by_id[chosen], titles.get(by_id[chosen].function, by_id[chosen].function),

@@ -13,6 +13,7 @@ from tokenworks.portals import forms, running
 from tokenworks.portals.fields import FormField, fields_of
 from tokenworks.portals.runtime import get_host
 from tokenworks.portals.userkit import CATALOG_PAGE, enabled_views, user_or_stop
+from tokenworks.result_cache import ttl_text
 
 
 def pick_function(views: list[FunctionView]) -> str | None:
@@ -34,6 +35,8 @@ def header(view: FunctionView) -> None:
     st.title(spec.title)
     st.caption(f"{spec.category} · {view.cost} tokens per successful run · "
                f"plugin {spec.plugin} {spec.plugin_version}"
+               + (f" · results cached for {ttl_text(spec.cache_ttl)}, charged as usual"
+                  if spec.cache_ttl else "")
                + (f" · {', '.join(spec.tags)}" if spec.tags else ""))
     if spec.description:
         st.markdown(spec.description)

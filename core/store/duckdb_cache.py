@@ -1,0 +1,67 @@
+"""DuckDB's side of the result cache (base.ResultCacheStore): the result_cache table.
+
+A mixin of DuckDBStore, kept apart like duckdb_api.py. Every write goes through the
+store's one writer; a clear is an admin change, so it is logged and raises the state version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .base import CachedResult, ResultCacheStore
+
+if TYPE_CHECKING:
+    import duckdb
+
+CACHE_COLUMNS = "cache_key, function, plugin_version, result_json, created_at, expires_at"
+
+
+class DuckDBResultCache(ResultCacheStore):
+    def cache_get(self, key: str, now: datetime) -> CachedResult | None:
+        rows = self._read(f"SELECT {CACHE_COLUMNS} FROM result_cache "
+                          "WHERE cache_key = ? AND expires_at > ?", [key, now])
+        return CachedResult(*rows[0]) if rows else None
+
+    def cache_put(self, entry: CachedResult) -> None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            cursor.execute(
+                f"INSERT INTO result_cache ({CACHE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (cache_key) DO UPDATE SET result_json = excluded.result_json, "
+                "created_at = excluded.created_at, expires_at = excluded.expires_at",
+                [entry.key, entry.function, entry.plugin_version, entry.result_json,
+                 entry.created_at, entry.expires_at])
+
+        self._write(work)
+
+    def cache_clear(self, function: str | None, actor: str, reason: str) -> int:
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            if function is None:
+                [dropped] = cursor.execute("DELETE FROM result_cache").fetchone()
+            else:
+                [dropped] = cursor.execute("DELETE FROM result_cache WHERE function = ?",
+                                           [function]).fetchone()
+            self._log_change(cursor, actor, "cache", function or "*", "cleared",
+                             f"{dropped} entries", "0 entries", reason)
+            self._bump_version(cursor)
+            return int(dropped)
+
+        return self._write(work)
+
+    def cache_purge(self, versions: dict[str, str], now: datetime) -> int:
+        params: list[object] = [now]
+        if versions:
+            pairs = ", ".join(["(?, ?)"] * len(versions))
+            current = (f" OR NOT EXISTS (SELECT 1 FROM (VALUES {pairs}) v(function, version) "
+                       "WHERE v.function = result_cache.function "
+                       "AND v.version = result_cache.plugin_version)")
+            params += [value for item in sorted(versions.items()) for value in item]
+        else:
+            current = " OR true"  # no functions loaded: nothing in the cache can match
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            [dropped] = cursor.execute(
+                f"DELETE FROM result_cache WHERE expires_at <= ?{current}", params).fetchone()
+            return int(dropped)
+
+        return self._write(work)

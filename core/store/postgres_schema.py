@@ -1,0 +1,157 @@
+"""The PostgreSQL store's schema: the DuckDB schema's migrations (schema.py), numbered alike.
+
+Same tables, columns and constraints, in PostgreSQL's types, so `tokenworks migrate` copies
+rows as they are and both engines answer the same contract. Append new migrations at the
+end (the next is 5), never edit one that has shipped; keep the numbers in step with
+schema.py so a store's schema version means the same on both engines.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from .base import utcnow
+
+# Any constant: replicas starting together take it so that one of them migrates.
+MIGRATION_LOCK = 0x746F6B656E  # "token"
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "users, accounts, ledger, calls, plugin and function state, change log, state version",
+        [
+            """CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+                password_hash TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL
+            )""",
+            # The cached balance: only ever changed together with a ledger row.
+            """CREATE TABLE accounts (
+                user_name TEXT PRIMARY KEY,
+                balance BIGINT NOT NULL CHECK (balance >= 0)
+            )""",
+            "CREATE SEQUENCE ledger_ids",
+            """CREATE TABLE ledger (
+                id BIGINT PRIMARY KEY DEFAULT nextval('ledger_ids'),
+                occurred_at TIMESTAMP NOT NULL,
+                user_name TEXT NOT NULL,
+                kind TEXT NOT NULL
+                    CHECK (kind IN ('grant', 'hold', 'capture', 'release', 'adjustment')),
+                amount BIGINT NOT NULL,
+                call_id TEXT,
+                actor TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                balance_after BIGINT NOT NULL
+            )""",
+            # The statements and verify_books read a user's or a call's ledger rows.
+            "CREATE INDEX ledger_user ON ledger (user_name, id)",
+            "CREATE INDEX ledger_call ON ledger (call_id) WHERE call_id IS NOT NULL",
+            """CREATE TABLE calls (
+                call_id TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL,
+                function TEXT NOT NULL,
+                plugin TEXT NOT NULL,
+                plugin_version TEXT NOT NULL,
+                cost BIGINT NOT NULL,
+                status TEXT NOT NULL,
+                input_hash TEXT NOT NULL,
+                input_json TEXT NOT NULL,
+                result_json TEXT,
+                error TEXT,
+                started_at TIMESTAMP NOT NULL,
+                deadline_at TIMESTAMP NOT NULL,
+                finished_at TIMESTAMP,
+                latency_ms DOUBLE PRECISION
+            )""",
+            "CREATE INDEX calls_started ON calls (started_at)",
+            "CREATE INDEX calls_user_started ON calls (user_name, started_at)",
+            # The sweep looks for running calls only: keep that index small.
+            "CREATE INDEX calls_running ON calls (deadline_at) WHERE status = 'running'",
+            """CREATE TABLE function_state (
+                name TEXT PRIMARY KEY,
+                enabled BOOLEAN,
+                cost BIGINT CHECK (cost >= 0)
+            )""",
+            "CREATE TABLE plugin_state (name TEXT PRIMARY KEY, enabled BOOLEAN NOT NULL)",
+            "CREATE SEQUENCE change_ids",
+            """CREATE TABLE state_changes (
+                id BIGINT PRIMARY KEY DEFAULT nextval('change_ids'),
+                occurred_at TIMESTAMP NOT NULL,
+                actor TEXT NOT NULL,
+                target_kind TEXT NOT NULL,
+                target TEXT NOT NULL,
+                field TEXT NOT NULL,
+                before TEXT,
+                after TEXT,
+                reason TEXT NOT NULL
+            )""",
+            "CREATE TABLE state_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO state_version VALUES (1, 0)",
+        ],
+    ),
+    (
+        2,
+        "settings: host-wide switches and secrets kept with the data (sign-up, session key)",
+        [
+            """CREATE TABLE settings (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        3,
+        "api_keys: per-user REST API keys, kept as a SHA-256 hash of a random secret",
+        [
+            """CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL,
+                name TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                revoked_at TIMESTAMP
+            )""",
+        ],
+    ),
+    (
+        4,
+        "result_cache: cacheable functions' results; calls.cached marks calls answered from it",
+        [
+            # The schema of DuckDB's migration 4, so schema versions mean the same on both
+            # engines and `tokenworks migrate` copies calls.cached (postgres_cache.py).
+            """CREATE TABLE result_cache (
+                cache_key TEXT PRIMARY KEY,
+                function TEXT NOT NULL,
+                plugin_version TEXT NOT NULL,
+                result_json TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL
+            )""",
+            "ALTER TABLE calls ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false",
+        ],
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: psycopg.Connection) -> None:
+    """Apply the migrations this database has not seen, all in one transaction.
+
+    PostgreSQL's DDL is transactional, and the advisory lock makes replicas that start
+    together wait for the first one's migrations instead of applying them twice.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, description TEXT, applied_at TIMESTAMP)")
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, description, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                         (version, description, utcnow()))
