@@ -27,7 +27,7 @@ from conftest import run_threads
 
 from tokenworks.errors import InsufficientTokensError, UnknownUserError
 from tokenworks.store import DuckDBStore, NewCall, utcnow
-from tokenworks.store.ledger_writes import Record
+from tokenworks.store.ledger_writes import COLUMNWISE_FROM, Record
 
 THREADS = 8
 
@@ -418,4 +418,44 @@ def test_a_record_that_cannot_be_written_frees_its_reservation(memory_store, mon
     assert store.balance("ann") == 5
     assert store._book.held("ann") == 0
     assert store.begin_call(new_call("c2", cost=5)) is None
+    assert_books(store)
+
+
+def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_store):
+    """Twelve calls of two users in one batch take the list-per-column statements: every
+    value arrives (NULLs and timestamps included) and the ledger rows keep their order."""
+    store = memory_store
+    for user in ("ann", "bo"):
+        store.create_user(user, "user", "x", 100, actor="t")
+    calls = [new_call(f"c-{i}", ("ann", "bo")[i % 2], cost=i + 1) for i in range(12)]
+    assert len(calls) >= COLUMNWISE_FROM  # so the calls and ledger rows are written as lists
+    for call in calls:
+        store.begin_call(call)
+    before = store.write_stats
+
+    outcomes = one_batch(store, *[
+        (lambda c=c, i=i: store.finish_call(c, "succeeded", float(i), f'["{i}"]') if i % 3
+         else store.finish_call(c, "failed", None, error=f"boom {i}"))
+        for i, c in enumerate(calls)])
+
+    assert outcomes == [True] * 12
+    counts = delta(before, store.write_stats)
+    assert (counts["transactions"], counts["batches"]) == (2, 1)  # the blocker's, this one
+    charged = {"ann": 0, "bo": 0}
+    for i, call in enumerate(calls):
+        record = store.get_call(call.call_id)
+        assert (record.user, record.cost, record.input_hash) == (call.user, call.cost,
+                                                                 call.input_hash)
+        if i % 3:
+            charged[call.user] += call.cost
+            assert (record.status, record.result_json, record.error) == (
+                "succeeded", f'["{i}"]', None)
+            assert record.latency_ms == float(i)
+        else:
+            assert (record.status, record.result_json, record.error) == (
+                "failed", None, f"boom {i}")
+            assert record.latency_ms is None
+        assert record.started_at <= record.finished_at
+        assert record.deadline_at == call.deadline_at
+    assert {u: store.balance(u) for u in charged} == {u: 100 - c for u, c in charged.items()}
     assert_books(store)

@@ -85,6 +85,15 @@ class DuckDBStore(Store, DuckDBApiStore, DuckDBResultCache):
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as error:
             raise _explain_lock(self.path, error) from None
+        # The store's statements touch a few rows each: with DuckDB's background worker
+        # threads (one per core by default) every statement hands tasks to a worker and
+        # waits for it, which cost 8-11% more CPU per metered call here and more wall time
+        # on a busy machine (docs/benchmarks.md). Each caller's thread still runs its own
+        # queries, so concurrent readers and the writer keep running side by side; what
+        # is given up is parallelism inside one large query (a scan of a huge ledger).
+        # SET, not connect(config=...): another connection to the same file in this
+        # process (tests, tools) must not need the same configuration.
+        self._conn.execute("SET threads = 1")
         self._book = ReservationBook(self._read_balance) if holds == "memory" else None
         # What the transaction being applied did to accounts and reservations; reported to
         # the book once it commits (_after_commit), forgotten if it rolls back.
