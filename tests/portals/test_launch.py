@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from tokenworks.portals.launch import as_tcp_socket
 
@@ -34,9 +35,15 @@ async def _nodelay_of_accepted(listening: socket.socket) -> int:
         await server.wait_closed()
 
 
+def nodelay_of_accepted(listening: socket.socket) -> int:
+    # In a thread of its own: other tests may leave an event loop set in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _nodelay_of_accepted(listening)).result(timeout=10)
+
+
 def test_streamlit_style_socket_leaves_nagle_on_and_the_launcher_turns_it_off() -> None:
     # The problem the launcher exists for: asyncio skips TCP_NODELAY on a protocol-0 socket.
-    assert asyncio.run(_nodelay_of_accepted(_bound_like_streamlit())) == 0
+    assert nodelay_of_accepted(_bound_like_streamlit()) == 0
     fixed = as_tcp_socket(_bound_like_streamlit())
     assert fixed.proto == socket.IPPROTO_TCP and not fixed.getblocking()
-    assert asyncio.run(_nodelay_of_accepted(fixed)) != 0
+    assert nodelay_of_accepted(fixed) != 0
