@@ -52,6 +52,10 @@ SHARED_SOC_WEIGHT = 0.8  # a BLS title attached to every O*NET code of its SOC, 
 CONFIDENT = 0.5  # `Resolution.confident`: the best candidate's probability is at least this
 AMBIGUOUS_RATIO = 0.5  # `Resolution.ambiguous`: the second is at least this share of the first
 CONTEXT_WEIGHT = 6.0  # logit added per unit of context-description cosine
+# Char n-grams found in more than this many aliases are "common": kept as a dense matrix and
+# added for the pooled aliases only, so the pool's sparse product skips their long postings
+# (1000: a third of the product's volume at 2000, for 33 MB more; same answers on samples).
+PRUNE_DF = 1000
 CACHE_MAX = 50_000  # resolutions remembered by cleaned words (without a context)
 
 FEATURES = (
@@ -204,7 +208,7 @@ class TitleResolver:
                                     for k in self.keys], dtype=np.int32)
         self.head_ids = heads
         self.words = Space((word_features(k.split()) for k in self.keys), boost={"^": 1.5})
-        self.chars = Space((char_features(k.split()) for k in self.keys), prune_df=2000)
+        self.chars = Space((char_features(k.split()) for k in self.keys), prune_df=PRUNE_DF)
         # occupation profiles: the words of all the occupation's aliases, pooled
         n_occ = len(self.codes)
         profiles: list[dict[str, float]] = [{} for _ in range(n_occ)]
