@@ -111,7 +111,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     idx = _ranges(p0[hq], n_e)
     rep = np.repeat(np.arange(len(hq)), n_e)
     heavy = np.bincount(idx, weights=chars.heavy[hc[rep], a[idx]] * hw[rep], minlength=len(a))
-    pc = v - pw + heavy
+    pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
     del ws, sel
 
     # 2. alias -> occupation pairs of the pools, as flat (query, occupation) slots
@@ -121,11 +121,13 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     w = res.ao_w[pair]
     sim = np.repeat(0.6 * pw + 0.4 * pc, counts) * w
     size = b * n_occ
-    order = np.argsort(sim, kind="stable")  # ascending: the last assignment (the best) wins
     best = np.zeros(size)
-    best[flat[order]] = sim[order]
-    best_pair = np.full(size, -1, dtype=np.int64)
-    best_pair[flat[order]] = pair[order]
+    np.maximum.at(best, flat, sim)
+    # the best pair of each slot: of its pairs with the best similarity, the last one
+    top = np.flatnonzero(sim == best[flat])
+    last = np.full(size, -1, dtype=np.int64)
+    np.maximum.at(last, flat[top], top)
+    best_pair = np.where(last >= 0, pair[np.maximum(last, 0)], -1)
     bw = np.zeros(size)
     bc = np.zeros(size)
     np.maximum.at(bw, flat, np.repeat(pw, counts) * w)
