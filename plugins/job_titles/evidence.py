@@ -127,7 +127,9 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     top = np.flatnonzero(sim == best[flat])
     last = np.full(size, -1, dtype=np.int64)
     np.maximum.at(last, flat[top], top)
-    best_pair = np.where(last >= 0, pair[np.maximum(last, 0)], -1)
+    best_pair = np.full(size, -1, dtype=np.int64)
+    found = last >= 0
+    best_pair[found] = pair[last[found]]
     bw = np.zeros(size)
     bc = np.zeros(size)
     np.maximum.at(bw, flat, np.repeat(pw, counts) * w)
