@@ -24,7 +24,6 @@ from .text_index import (
     QueryBatch,
     _ranges,
     char_features,
-    sparse_lookup,
     stem,
     top_k_sparse,
     word_features,
@@ -79,12 +78,15 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     cb = chars.batch([char_features(t) for t in toks])
     hcol = chars.heavy_col[cb.feat]
     hv = hcol >= 0
+    n_feat = len(chars.fid) + len(words.fid)
+    q_row = np.concatenate([cb.row[~hv], wb.row])
+    q_feat = np.concatenate([cb.feat[~hv], wb.feat + len(chars.fid)])
+    order = np.argsort(q_row * n_feat + q_feat)  # CSR order, built directly: no COO pass
     q = sparse.csr_matrix(
-        (np.concatenate([cb.w[~hv], wb.w]),
-         (np.concatenate([cb.row[~hv], wb.row]),
-          np.concatenate([cb.feat[~hv], wb.feat + len(chars.fid)]))),
-        shape=(b, len(chars.fid) + len(words.fid)))
-    sel = (q @ res.pool_matrix()).tocsr()
+        (np.concatenate([cb.w[~hv], wb.w])[order], q_feat[order].astype(np.int32),
+         np.concatenate(([0], np.cumsum(np.bincount(q_row, minlength=b)))).astype(np.int32)),
+        shape=(b, n_feat))
+    sel = q @ res.pool_matrix()
     r, a, v = top_k_sparse(sel, POOL)
     hq, hc, hw = cb.row[hv], hcol[hv], cb.w[hv]
     # A query whose n-grams are all very common (and none of its words known) has no sparse
@@ -102,8 +104,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         r, a, v = (np.concatenate([p[i] for p in parts]) for i in range(3))
         order = np.argsort(r, kind="stable")
         r, a, v = r[order], a[order], v[order]
-    ws = words.sparse_scores(wb)
-    pw = sparse_lookup(ws, r, a)
+    pw = words.pair_scores(wb, r, a)
     # the common n-grams' share: for each (query, common n-gram), that query's pooled aliases
     p0 = np.searchsorted(r, np.arange(b))
     p1 = np.searchsorted(r, np.arange(b), side="right")
@@ -112,7 +113,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     rep = np.repeat(np.arange(len(hq)), n_e)
     heavy = np.bincount(idx, weights=chars.heavy[hc[rep], a[idx]] * hw[rep], minlength=len(a))
     pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
-    del ws, sel
+    del sel
 
     # 2. alias -> occupation pairs of the pools, as flat (query, occupation) slots
     counts = res.ao_ptr[a + 1] - res.ao_ptr[a]

@@ -253,6 +253,7 @@ class Space:
                 rows: np.ndarray, vals: np.ndarray, prune_df: int | None) -> None:
         self.n = n
         self._csr: sparse.csr_matrix | None = None
+        self._keys: np.ndarray | None = None
         self.fid = fid
         self.idf = idf
         self.df = df
@@ -328,9 +329,30 @@ class Space:
     def csr(self) -> sparse.csr_matrix:
         """The postings as a (features x rows) CSR matrix (shares the arrays)."""
         if self._csr is None:
-            self._csr = sparse.csr_matrix((self.vals, self.rows, self.indptr),
-                                          shape=(len(self.fid), self.n))
+            # float64 like the query weights: scipy would otherwise convert every value of
+            # this matrix to float64 on each product (milliseconds for a single title).
+            self._csr = sparse.csr_matrix(
+                (self.vals.astype(np.float64), self.rows, self.indptr.astype(np.int32)),
+                shape=(len(self.fid), self.n))
         return self._csr
+
+    def pair_scores(self, batch: QueryBatch, qs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The cosine of query qs[i] with row rows[i], for each i: binary searches in the
+        postings for the queries' few features, where a whole product would be wasted.
+        The batch's entries must be grouped by query (as `batch` makes them)."""
+        if self._keys is None:
+            self._keys = (np.repeat(np.arange(len(self.fid), dtype=np.int64) * self.n,
+                                    np.diff(self.indptr)) + self.rows)
+        first = np.searchsorted(batch.row, np.arange(batch.n))
+        count = np.searchsorted(batch.row, np.arange(batch.n), side="right") - first
+        n_f = count[qs]
+        ent = _ranges(first[qs], n_f)  # the batch entries (features) of each pair's query
+        rep = np.repeat(np.arange(len(qs)), n_f)
+        want = batch.feat[ent] * self.n + rows[rep]
+        at = np.minimum(np.searchsorted(self._keys, want), len(self._keys) - 1)
+        hit = self._keys[at] == want
+        return np.bincount(rep[hit], weights=self.vals[at[hit]] * batch.w[ent[hit]],
+                           minlength=len(qs)).astype(np.float64, copy=False)
 
     def sparse_scores(self, batch: QueryBatch) -> sparse.csr_matrix:
         """`scores` as a sparse matrix with sorted indices: for a space of many rows, of which
