@@ -218,6 +218,31 @@ def test_resolve_many_and_the_cache_agree(resolver: TitleResolver) -> None:
     assert many[1].seniority == "senior" and many[0].seniority is None
 
 
+def test_bulk_resolution_equals_one_title_at_a_time(data: JobData,
+                                                     resolver: TitleResolver) -> None:
+    """resolve_many (the batched path of `titles normalize` and the word cloud) gives each
+    title exactly the answer `resolve` gives it alone, whatever else is in its batch."""
+    import random
+
+    rng = random.Random(5)
+    titles = rng.sample(sorted({t.title for t in data.titles}), 300)
+    titles += ["Sr. " + titles[0] + " - Remote", "asdfgh", "xx", "RN", "the", "\u6570\u636e",
+               "Nurse " * 200, "!!!", "", "ee", titles[1]]
+    resolver.clear_cache()
+    bulk = resolver.resolve_many(titles, top_k=5)
+    shuffled = titles[::-1]
+    resolver.clear_cache()
+    bulk_reversed = resolver.resolve_many(shuffled, top_k=5)[::-1]
+    resolver.clear_cache()
+    single = []
+    for t in titles:
+        resolver.clear_cache()  # each answered alone: a batch of one
+        single.append(resolver.resolve(t, top_k=5))
+    assert bulk == single
+    assert bulk_reversed == single
+    assert sum(1 for r in single if r.candidates) > 290
+
+
 def test_custom_title_index(data: JobData) -> None:
     small = TitleResolver(data, [("Data Wrangler", "15-2051.00"), ("Nurse", "29-1141.00")])
     assert small.resolve("data wranglers").best.code == "15-2051.00"

@@ -222,9 +222,12 @@ def tokenize(text: str) -> list[str]:
     return [w[:-1] if w.endswith("&") else w for w in words]
 
 
+_LEVEL_RANK = {level: i for i, level in enumerate(SENIORITY_LEVELS)}
+
+
 def parse_seniority(words: list[str]) -> str | None:
     """The highest seniority level that the (expanded) words state, or None."""
-    rank = {level: i for i, level in enumerate(SENIORITY_LEVELS)}
+    rank = _LEVEL_RANK
     found: list[str] = []
     joined = " ".join(words)
     if re.search(r"\bvice president\b", joined):
@@ -299,7 +302,9 @@ def clean_title(raw: str, gazetteer: Mapping[str, str] | None = None,
     `noise=False` skips the noise rules (pay, ids, locations, shifts): the resolver uses it
     for the published titles it indexes, which carry none.
     """
-    text = _ascii_fold(raw[:MAX_CHARS]) if raw else ""
+    text = raw[:MAX_CHARS] if raw else ""
+    if not text.isascii():  # folding is the identity on ASCII: skip its two normalizations
+        text = _ascii_fold(text)
     alternates: list[str] = []
     inner = [m.group(1) for m in _PARENS.finditer(text)]
     text = _PARENS.sub(" , ", text)

@@ -44,8 +44,8 @@ def resolution_record(title: str, res: Resolution) -> dict[str, Any]:
 def _resolve_chunk(args: tuple[list[str], int]) -> list[str]:
     titles, top = args
     resolver = _worker_resolver or get_resolver()
-    return [json.dumps(resolution_record(t, resolver.resolve(t, top_k=top)),
-                       ensure_ascii=False) for t in titles]
+    return [json.dumps(resolution_record(t, res), ensure_ascii=False)
+            for t, res in zip(titles, resolver.resolve_many(titles, top_k=top), strict=True)]
 
 
 def _chunks(lines: Iterable[str]) -> Iterator[list[str]]:

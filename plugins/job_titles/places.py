@@ -55,8 +55,16 @@ _AFTER_SEPARATOR = re.compile(
 _LAST = re.compile(rf"(?<=[a-z0-9)])\s+{_CITY}\s*$", re.IGNORECASE)
 
 
+# Every city pattern starts with one of these words (or "greater"): a title with none of
+# them, most titles, skips the three long alternations below.
+_FIRST_WORDS = frozenset({re.match(r"\w+", c).group(0).lower() for c in CITIES} | {"greater"})
+_WORD = re.compile(r"\w+")
+
+
 def strip_places(text: str) -> str:
     """Cut city names (and the state after them) where they are the job's location."""
+    if _FIRST_WORDS.isdisjoint(_WORD.findall(text.lower())):
+        return text
     text = _BEFORE_STATE.sub(" , ", text)
     text = _AFTER_SEPARATOR.sub(" , ", text)
     return _LAST.sub(" ", text)

@@ -7,12 +7,15 @@ too, so that a few chosen rows can be scored exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from array import array
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _STOP = frozenset(
@@ -43,13 +46,28 @@ def word_features(tokens: Sequence[str]) -> dict[str, float]:
 
 def char_features(tokens: Sequence[str], n: int = 3) -> dict[str, float]:
     """Character n-grams of each word padded with spaces (" nu", "nur", ..., "se ")."""
+    if n == 3 and len(tokens) == 1:
+        return dict(_word_grams(tokens[0]))
     feats: dict[str, float] = {}
     for t in tokens:
-        w = f" {t} "
-        for i in range(max(1, len(w) - n + 1)):
-            g = w[i:i + n]
-            feats[g] = feats.get(g, 0.0) + 1.0
+        for g, c in (_word_grams(t) if n == 3 else _grams(t, n)):
+            feats[g] = feats.get(g, 0.0) + c
     return feats
+
+
+def _grams(word: str, n: int) -> tuple[tuple[str, float], ...]:
+    feats: dict[str, float] = {}
+    w = f" {word} "
+    for i in range(max(1, len(w) - n + 1)):
+        g = w[i:i + n]
+        feats[g] = feats.get(g, 0.0) + 1.0
+    return tuple(feats.items())
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_grams(word: str) -> tuple[tuple[str, float], ...]:
+    """A word's 3-grams, remembered: bulk input repeats its words far more than its titles."""
+    return _grams(word, 3)
 
 
 def text_tokens(text: str) -> list[str]:
@@ -66,22 +84,110 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return offs + np.arange(total)
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest positive scores (unordered). A threshold estimated on every
-    16th score first narrows the array: much faster than one argpartition of all of it."""
-    n = len(scores)
-    if n > 16 * k:
-        sample = scores[::16]
-        m = max(1, k // 16)
-        t = np.partition(sample, len(sample) - m)[len(sample) - m]
-        idx = np.flatnonzero(scores >= t) if t > 0 else np.flatnonzero(scores > 0)
-        if len(idx) < k:
-            idx = np.flatnonzero(scores > 0)
-    else:
-        idx = np.flatnonzero(scores > 0)
-    if len(idx) > k:
-        idx = idx[np.argpartition(-scores[idx], k - 1)[:k]]
-    return idx
+def _kth_largest(rows: np.ndarray, values: np.ndarray, n_rows: int,
+                 kth: np.ndarray) -> np.ndarray:
+    """Per row, the kth[row]-th largest of its values (rows grouped, ascending); 0 for a row
+    with fewer values. One padded (rows x longest) partition instead of a sort."""
+    sizes = np.bincount(rows, minlength=n_rows)
+    width = int(sizes.max()) if len(sizes) else 0
+    out = np.zeros(n_rows)
+    if width == 0:
+        return out
+    pad = np.full((n_rows, width), -np.inf)
+    starts = np.cumsum(sizes) - sizes
+    pad[rows, np.arange(len(rows)) - starts[rows]] = values
+    ks = np.clip(kth, 1, width)
+    part = -np.partition(-pad, np.unique(ks - 1), axis=1)
+    out = part[np.arange(n_rows), ks - 1]
+    return np.where((sizes >= kth) & np.isfinite(out), out, 0.0)
+
+
+def top_k_sparse(m: sparse.csr_matrix,
+                 k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k largest positive entries of each row of a sparse (queries x rows) matrix, as
+    (query, row, value) arrays grouped by query. Ties at the k-th value go to the earlier
+    entries of the row, whose order depends on that query alone (scipy builds each row of a
+    product from that row of the operands), so a query's answer never depends on the other
+    queries of its batch. A per-query threshold, the (k/8)-th largest of every 16th entry,
+    first narrows each long row; the exact k-th largest is then found among the rest."""
+    b = m.shape[0]
+    ip = m.indptr
+    data, cols = m.data, m.indices
+    sizes = np.diff(ip)
+    rows = np.repeat(np.arange(b), sizes)
+    keep = data > 0
+    if (sizes > 2 * k).any():
+        n_s = (sizes + 15) // 16
+        first = np.cumsum(n_s) - n_s
+        pos = np.repeat(ip[:-1], n_s) + 16 * (np.arange(int(n_s.sum())) - np.repeat(first, n_s))
+        m_th = max(1, k // 8)
+        thr = _kth_largest(rows[pos], data[pos], b, np.where(sizes > 2 * k, m_th, 10 ** 9))
+        above = keep & (data >= thr[rows])
+        enough = np.bincount(rows[above], weights=None, minlength=b) >= k
+        keep = np.where(enough[rows], above, keep)
+    r, c, v = rows[keep], cols[keep], data[keep]
+    kth = _kth_largest(r, v, b, np.full(b, k))
+    t = kth[r]
+    # everything above the k-th value, then equal ones in entry order up to k in all
+    over = v > t
+    n_over = np.bincount(r[over], minlength=b)
+    tie = v == t
+    tie_rank = np.cumsum(tie) - 1
+    tie_start = np.cumsum(np.bincount(r[tie], minlength=b)) - np.bincount(r[tie], minlength=b)
+    tie_ok = tie & (tie_rank - tie_start[r] < k - n_over[r])
+    sel = over | tie_ok
+    return r[sel], c[sel], v[sel]
+
+
+def sparse_lookup(m: sparse.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """m[r, c] for index arrays, 0 where absent (m must have sorted indices)."""
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64) * m.shape[1], np.diff(m.indptr))
+    keys += m.indices
+    want = r.astype(np.int64) * m.shape[1] + c
+    at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    if not len(keys):
+        return np.zeros(len(want))
+    return np.where(keys[at] == want, m.data[at], 0.0)
+
+
+@dataclass
+class QueryBatch:
+    """Many sparse queries in one space, as parallel arrays: query number, feature id,
+    weight (for a TF-IDF space, the L2-normalised query weight)."""
+
+    n: int
+    row: np.ndarray
+    feat: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def of(cls, n: int, parts: Iterable[tuple[int, list[int], list[float]]]) -> QueryBatch:
+        rows: list[int] = []
+        feats: list[int] = []
+        ws: list[float] = []
+        for q, ids, vals in parts:
+            rows.extend([q] * len(ids))
+            feats.extend(ids)
+            ws.extend(vals)
+        return cls(n, np.asarray(rows, dtype=np.int64), np.asarray(feats, dtype=np.int64),
+                   np.asarray(ws, dtype=np.float64))
+
+    def select(self, keep: np.ndarray) -> QueryBatch:
+        return QueryBatch(self.n, self.row[keep], self.feat[keep], self.w[keep])
+
+
+def postings_product(batch: QueryBatch, indptr: np.ndarray, rows: np.ndarray,
+                     vals: np.ndarray, n_rows: int) -> np.ndarray:
+    """(queries x rows) = the batch's sparse query matrix times the postings (a features x
+    rows CSR matrix: `indptr`, `rows`, `vals`), dense: one gather and one bincount for the
+    whole batch instead of a few numpy calls per query and feature."""
+    starts = indptr[batch.feat]
+    counts = indptr[batch.feat + 1] - starts
+    pos = _ranges(starts, counts)
+    flat = np.repeat(batch.row * n_rows, counts) + rows[pos]
+    weights = vals[pos] * np.repeat(batch.w, counts)
+    out = np.bincount(flat, weights=weights, minlength=batch.n * n_rows)
+    return out.astype(np.float64, copy=False).reshape(batch.n, n_rows)  # int64 when empty
 
 
 def pack_strings(items: Sequence[str]) -> np.ndarray:
@@ -146,6 +252,8 @@ class Space:
     def _finish(self, n: int, fid: dict[str, int], idf: np.ndarray, df: np.ndarray,
                 rows: np.ndarray, vals: np.ndarray, prune_df: int | None) -> None:
         self.n = n
+        self._csr: sparse.csr_matrix | None = None
+        self._keys: np.ndarray | None = None
         self.fid = fid
         self.idf = idf
         self.df = df
@@ -156,15 +264,15 @@ class Space:
         # so that a few rows are scored on them without scanning long postings. Row-major,
         # so the picked rows are contiguous; float32, since numpy has no fast float16 matmul.
         self.heavy_col = np.full(len(fid), -1, dtype=np.int32)
-        self.heavy = np.zeros((0, 0), dtype=np.float32)
+        self.heavy = np.zeros((0, n), dtype=np.float32)
         self.prune_df = prune_df
         if prune_df is not None:
             common = np.flatnonzero(df > prune_df)
             self.heavy_col[common] = np.arange(len(common))
-            self.heavy = np.zeros((n, len(common)), dtype=np.float32)
+            self.heavy = np.zeros((len(common), n), dtype=np.float32)
             for c, j in enumerate(common.tolist()):
                 lo, hi = self.indptr[j], self.indptr[j + 1]
-                self.heavy[self.rows[lo:hi], c] = self.vals[lo:hi]
+                self.heavy[c, self.rows[lo:hi]] = self.vals[lo:hi]
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that rebuild this space with `from_state` (for a precomputed index).
@@ -195,6 +303,68 @@ class Space:
         norm = math.sqrt(sum(w * w for w in ws)) or 1.0
         return ids, [w / norm for w in ws]
 
+    def batch(self, queries: Sequence[dict[str, float]]) -> QueryBatch:
+        """The normalised weights of many queries (as `_query_weights`), for `scores`."""
+        fid = self.fid
+        rows: list[int] = []
+        ids: list[int] = []
+        tfs: list[float] = []
+        for q, feats in enumerate(queries):
+            for f, tf in feats.items():
+                j = fid.get(f)
+                if j is not None:
+                    rows.append(q)
+                    ids.append(j)
+                    tfs.append(tf)
+        row = np.asarray(rows, dtype=np.int64)
+        feat = np.asarray(ids, dtype=np.int64)
+        w = (1.0 + np.log(np.asarray(tfs, dtype=np.float64))) * self.idf[feat]
+        norm = np.sqrt(np.bincount(row, weights=w * w, minlength=len(queries)))
+        return QueryBatch(len(queries), row, feat, w / np.where(norm > 0, norm, 1.0)[row])
+
+    def scores(self, batch: QueryBatch) -> np.ndarray:
+        """Cosine similarity of each query of a batch with every row: (queries x rows)."""
+        return postings_product(batch, self.indptr, self.rows, self.vals, self.n)
+
+    def csr(self) -> sparse.csr_matrix:
+        """The postings as a (features x rows) CSR matrix (shares the arrays)."""
+        if self._csr is None:
+            # float64 like the query weights: scipy would otherwise convert every value of
+            # this matrix to float64 on each product (milliseconds for a single title).
+            self._csr = sparse.csr_matrix(
+                (self.vals.astype(np.float64), self.rows, self.indptr.astype(np.int32)),
+                shape=(len(self.fid), self.n))
+        return self._csr
+
+    def pair_scores(self, batch: QueryBatch, qs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The cosine of query qs[i] with row rows[i], for each i: binary searches in the
+        postings for the queries' few features, where a whole product would be wasted.
+        The batch's entries must be grouped by query (as `batch` makes them)."""
+        if self._keys is None:
+            self._keys = (np.repeat(np.arange(len(self.fid), dtype=np.int64) * self.n,
+                                    np.diff(self.indptr)) + self.rows)
+        first = np.searchsorted(batch.row, np.arange(batch.n))
+        count = np.searchsorted(batch.row, np.arange(batch.n), side="right") - first
+        n_f = count[qs]
+        ent = _ranges(first[qs], n_f)  # the batch entries (features) of each pair's query
+        rep = np.repeat(np.arange(len(qs)), n_f)
+        want = batch.feat[ent] * self.n + rows[rep]
+        at = np.minimum(np.searchsorted(self._keys, want), len(self._keys) - 1)
+        hit = self._keys[at] == want
+        return np.bincount(rep[hit], weights=self.vals[at[hit]] * batch.w[ent[hit]],
+                           minlength=len(qs)).astype(np.float64, copy=False)
+
+    def sparse_scores(self, batch: QueryBatch) -> sparse.csr_matrix:
+        """`scores` as a sparse matrix with sorted indices: for a space of many rows, of which
+        each query touches a few thousand. scipy multiplies row by row with a dense
+        accumulator of one row, where numpy's bincount over a dense (queries x rows) matrix
+        would scatter into tens of megabytes."""
+        q = sparse.csr_matrix((batch.w, (batch.row, batch.feat)),
+                              shape=(batch.n, len(self.fid)))
+        out = (q @ self.csr()).tocsr()
+        out.sort_indices()
+        return out
+
     def query(self, feats: dict[str, float]) -> np.ndarray | None:
         """Cosine similarity of the query with every row (None if no feature is known)."""
         ids, ws = self._query_weights(feats)
@@ -204,44 +374,6 @@ class Space:
         idx = [self.rows[ip[j]:ip[j + 1]] for j in ids]
         val = [self.vals[ip[j]:ip[j + 1]] * w for j, w in zip(ids, ws, strict=True)]
         return np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=self.n)
-
-    def query_pool(self, feats: dict[str, float], k: int,
-                   extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """The top k rows for a query, by the score over its rarer features plus `extra` (a
-        dense per-row score, such as another space's cosine), and their exact cosine here."""
-        ids, ws = self._query_weights(feats)
-        if not ids and extra is None:
-            return None
-        ip = self.indptr
-        light = [(j, w) for j, w in zip(ids, ws, strict=True) if self.heavy_col[j] < 0]
-        heavy = [(int(self.heavy_col[j]), w) for j, w in zip(ids, ws, strict=True)
-                 if self.heavy_col[j] >= 0]
-        if light:
-            idx = np.concatenate([self.rows[ip[j]:ip[j + 1]] for j, _ in light])
-            val = np.concatenate([self.vals[ip[j]:ip[j + 1]] * w for j, w in light])
-            part = np.bincount(idx, weights=val, minlength=self.n)
-            sel = part if extra is None else part + extra
-        elif extra is not None:
-            part = None
-            sel = extra
-        else:  # only very common features: score them all
-            return self._pool_dense(ids, ws, k)
-        top = top_k(sel, k)
-        exact = part[top] if part is not None else np.zeros(len(top))
-        if heavy and len(top):
-            cols = [c for c, _ in heavy]
-            exact = exact + self.heavy[top][:, cols] @ np.array([w for _, w in heavy])
-        return top, exact
-
-    def _pool_dense(self, ids: list[int], ws: list[float],
-                    k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        ip = self.indptr
-        idx = np.concatenate([self.rows[ip[j]:ip[j + 1]] for j in ids])
-        val = np.concatenate([self.vals[ip[j]:ip[j + 1]] * w for j, w in zip(ids, ws,
-                                                                                  strict=True)])
-        full = np.bincount(idx, weights=val, minlength=self.n)
-        top = top_k(full, k)
-        return top, full[top]
 
 
 class NaiveBayes:
@@ -277,6 +409,7 @@ class NaiveBayes:
         self.counts = cnt[order]
         self.logs = np.log((self.counts + alpha) / alpha)
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(feats, minlength=len(fid)))))
+        self.share = self._shares()
         self.fid = fid
         self.n = n
         self.alpha = alpha
@@ -298,7 +431,14 @@ class NaiveBayes:
         self.counts = st["counts"]
         self.logs = np.log((self.counts + self.alpha) / self.alpha)
         self.indptr = st["indptr"]
+        self.share = self._shares()
         return self
+
+    def _shares(self) -> np.ndarray:
+        """Each posting's count as a share of its feature's total count."""
+        sizes = np.diff(self.indptr)
+        totals = np.add.reduceat(self.counts, self.indptr[:-1][sizes > 0])
+        return self.counts / np.repeat(totals, sizes[sizes > 0])
 
     def presence(self, feature: str) -> tuple[np.ndarray, np.ndarray]:
         """The classes having a feature, and its counts there."""
@@ -307,6 +447,25 @@ class NaiveBayes:
             return np.zeros(0, dtype=np.int32), np.zeros(0)
         lo, hi = self.indptr[j], self.indptr[j + 1]
         return self.classes[lo:hi], self.counts[lo:hi]
+
+    def batch(self, queries: Sequence[dict[str, float]]) -> QueryBatch:
+        """Many queries' known features with their counts, for `posteriors`."""
+        fid = self.fid
+        return QueryBatch.of(len(queries), (
+            (q, [fid[f] for f in feats if f in fid], [c for f, c in feats.items() if f in fid])
+            for q, feats in enumerate(queries)))
+
+    def posteriors(self, batch: QueryBatch) -> np.ndarray:
+        """`posterior` of each query of a batch: (queries x classes); zeros for a query with
+        no known feature."""
+        total = np.bincount(batch.row, weights=batch.w, minlength=batch.n).astype(np.float64)
+        logp = postings_product(batch, self.indptr, self.classes, self.logs, self.n)
+        logp += total[:, None] * self.base[None, :]
+        logp -= logp.max(axis=1, keepdims=True)
+        post = np.exp(logp)
+        post /= post.sum(axis=1, keepdims=True)
+        post[np.bincount(batch.row, minlength=batch.n) == 0] = 0.0
+        return post
 
     def posterior(self, feats: dict[str, float]) -> np.ndarray | None:
         """P(class | features) with a uniform prior (None if no feature is known)."""
