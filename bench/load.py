@@ -47,7 +47,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import uuid
@@ -60,6 +59,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metering import NOOP_PLUGIN  # the same no-op function: the meter's and the API's cost
+
 COST = 1
 GRANT = 10_000_000  # tokens per bench user: never the limit
 TARGET_RATE = 300.0  # metered calls/s on PostgreSQL (issue 6)
@@ -68,26 +70,6 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # The per-key rate limit (core/api/settings.py) is configured by the server's environment.
 UNLIMITED = {"TOKENWORKS_API_RATE": "1000000000", "TOKENWORKS_API_BURST": "1000000000"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-NOOP_PLUGIN = textwrap.dedent('''
-    """A function that does nothing: what is left of a call is the meter's and the API's cost."""
-    from pydantic import BaseModel
-
-    from tokenworks import blocks, hookimpl
-
-
-    class NoopInput(BaseModel):
-        n: int = 0
-
-
-    def noop(request: NoopInput) -> list[blocks.Block]:
-        """Return one tiny block."""
-        return [blocks.Markdown(text="ok")]
-
-
-    @hookimpl
-    def register_functions(register):
-        register(noop, title="No-op", cost=1, returns=("markdown",), examples=[{"n": 1}])
-''')
 
 
 class BenchError(RuntimeError):

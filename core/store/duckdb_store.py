@@ -50,6 +50,7 @@ from .base import (
     User,
     utcnow,
 )
+from .books import judge_holds, judge_unheld_calls
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
 from .group_commit import GroupCommitWriter, WriteStats
@@ -583,35 +584,12 @@ def _check_holds(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None
         "FROM ledger l LEFT JOIN calls c ON c.call_id = l.call_id "
         "WHERE l.call_id IS NOT NULL GROUP BY l.call_id"
     ).fetchall()
-    for call_id, holds, captures, releases, held, captured, released, status, cost in rows:
-        where = f"call {call_id}"
-        if holds != 1:
-            report.problems.append(f"{where}: {holds} holds")
-        if captures and releases:
-            report.problems.append(f"{where}: hold both captured and released")
-        if captures + releases > 1:
-            report.problems.append(f"{where}: hold settled {captures + releases} times")
-        if captured:
-            report.problems.append(f"{where}: capture moved {captured} tokens")
-        if releases and released != -held:
-            report.problems.append(f"{where}: released {released} of {-held} held")
-        if status is None:
-            report.problems.append(f"{where}: ledger names a call that is not in the call log")
-            continue
-        if -held != cost:
-            report.problems.append(f"{where}: held {-held} but the call cost {cost}")
-        if status == "running":
-            report.open_holds += 1 if not (captures or releases) else 0
-        elif status == "succeeded" and not captures:
-            report.problems.append(f"{where}: succeeded but its hold was not captured")
-        elif status != "succeeded" and not releases:
-            report.problems.append(f"{where}: {status} but its hold was not released")
+    judge_holds(rows, report)
     orphans = cursor.execute(
         "SELECT c.call_id FROM calls c WHERE c.cost > 0 AND NOT EXISTS "
         "(SELECT 1 FROM ledger l WHERE l.call_id = c.call_id AND l.kind = 'hold')"
     ).fetchall()
-    for (call_id,) in orphans:
-        report.problems.append(f"call {call_id}: charged call with no hold in the ledger")
+    judge_unheld_calls(orphans, report)
 
 
 def _text(value: Any) -> str | None:
