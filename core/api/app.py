@@ -19,6 +19,7 @@ from tokenworks import __version__
 from tokenworks.host import Host
 
 from . import openapi, problems, routes_admin, routes_calls, routes_catalog, routes_me, routes_ops
+from .keys import KeyCache
 from .metrics import RequestCounter, RequestCounts
 from .ratelimit import BodyLimit, RateLimiter
 from .settings import ApiSettings
@@ -43,6 +44,7 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     app.state.get_host = get_host
     app.state.ready = ready or (lambda: True)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
+    app.state.keys = KeyCache()
     app.state.requests = RequestCounts()
     app.state.settings = settings
     for module in (routes_catalog, routes_calls, routes_me, routes_admin, routes_ops):

@@ -52,7 +52,7 @@ def get_caller(
     if credentials is None:
         raise ApiProblem(401, "unauthorized", "send an API key: Authorization: Bearer tw_...",
                          headers=CHALLENGE)
-    found = verify_key(host, credentials.credentials)
+    found = verify_key(host, credentials.credentials, request.app.state.keys)
     if found is None:
         raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                          headers=CHALLENGE)
@@ -65,7 +65,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def get_admin(caller: CallerDep) -> Caller:
-    if caller.user.role != "admin":  # read from the store on this request
+    if caller.user.role != "admin":  # as of the current state version (KeyCache)
         raise ApiProblem(403, "forbidden", f"{caller.user.name} is not an admin")
     return caller
 

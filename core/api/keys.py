@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 
 from tokenworks.errors import TokenworksError, UnknownUserError
 from tokenworks.host import Host
@@ -56,15 +57,50 @@ def revoke_key(host: Host, key_id: str, *, actor: str, reason: str = "revoked",
     return host.store.revoke_api_key(key_id, actor, reason.strip() or "revoked")
 
 
-def verify_key(host: Host, token: str) -> tuple[ApiKey, User] | None:
+class KeyCache:
+    """Keys and their users as last read, valid while the store's state version stands.
+
+    Every request is authenticated, and reading the key and its user costs two store reads;
+    a revocation and a role change raise the state version, which empties the cache. On
+    PostgreSQL another replica's revocation is seen when this one next reads the version
+    (within half a second, as for switches and costs).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._found: dict[str, tuple[ApiKey, User]] = {}
+
+    def lookup(self, host: Host, key_id: str) -> tuple[ApiKey, User] | None:
+        version = host.store.state_version()
+        with self._lock:
+            if version != self._version:
+                self._found.clear()
+                self._version = version
+            cached = self._found.get(key_id)
+        if cached is not None:
+            return cached
+        key = host.store.get_api_key(key_id)
+        user = host.store.get_user(key.user) if key is not None and key.active else None
+        if key is None or user is None:
+            return None  # unknown keys are not cached: guessing must not fill memory
+        with self._lock:
+            if self._version == version:  # not if the version moved while we read
+                self._found[key_id] = (key, user)
+        return key, user
+
+
+def verify_key(
+    host: Host, token: str, cache: KeyCache | None = None,
+) -> tuple[ApiKey, User] | None:
     """The key and its user, if ``token`` is an active key of an existing user."""
     match = KEY_SHAPE.match(token)
     if match is None:
         return None
-    key = host.store.get_api_key(match.group(1))
-    if key is None or not hmac.compare_digest(key.secret_hash, _hash(match.group(2))):
+    found = (cache or KeyCache()).lookup(host, match.group(1))
+    if found is None:
         return None
-    if not key.active:
+    key, user = found
+    if not key.active or not hmac.compare_digest(key.secret_hash, _hash(match.group(2))):
         return None
-    user = host.store.get_user(key.user)
-    return (key, user) if user is not None else None
+    return key, user

@@ -271,7 +271,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def state_version(self) -> int:
-        """A number that rises on every toggle, cost change, role change or grant."""
+        """A number that rises on every toggle, cost change, role change, grant or API key
+        revocation (the REST API caches keys and their users per version)."""
 
     # -- checks -----------------------------------------------------------------------
     @abc.abstractmethod

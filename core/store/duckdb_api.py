@@ -48,6 +48,7 @@ class DuckDBApiStore(ApiStore):
                            [utcnow(), key_id])
             self._log_change(cursor, actor, "api_key", key_id, "revoked", "active", "revoked",
                              reason)
+            self._bump_version(cursor)  # the API caches keys per state version
             return True
 
         return self._write(work)

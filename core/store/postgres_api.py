@@ -47,7 +47,9 @@ class PostgresApiStore(ApiStore):
                 return False
             self._log_change(conn, actor, "api_key", key_id, "revoked", "active", "revoked",
                              reason)
-            return True
+            version = self._bump_version(conn)  # the API caches keys per state version
+        self._saw_version(version)
+        return True
 
     def call_metrics(self, buckets_ms: tuple[float, ...]) -> list[CallMetrics]:
         # One aggregate query: never reads the stored results (images can be large).

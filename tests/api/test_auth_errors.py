@@ -76,6 +76,23 @@ def test_admin_routes_are_403_for_a_user(api: Api) -> None:
     assert api.balance() == 20 and api.host.catalog.view("greet").enabled
 
 
+def test_a_known_key_is_read_from_the_store_once_per_state_version(api: Api, monkeypatch) -> None:
+    reads: list[str] = []
+    read_key = api.host.store.get_api_key
+    monkeypatch.setattr(api.host.store, "get_api_key",
+                        lambda key_id: reads.append(key_id) or read_key(key_id))
+    for _ in range(3):
+        assert api.client.get("/api/me", headers=api.alice).status_code == 200
+    assert len(reads) == 1
+    api.host.grant("alice", 1, actor="test", reason="moves the state version")
+    assert api.client.get("/api/me", headers=api.alice).status_code == 200
+    assert len(reads) == 2
+    for _ in range(2):  # a wrong key is never cached: each try reads the store
+        assert_problem(api.client.get("/api/me", headers=bearer("tw_0123456789ab_" + "x" * 43)),
+                       401)
+    assert len(reads) == 4
+
+
 def test_a_demoted_admin_loses_admin_routes_at_once(api: Api) -> None:
     api.host.add_user("boss", role="admin", password="boss-password", actor="test")
     assert api.client.get("/api/admin/users", headers=api.root).status_code == 200

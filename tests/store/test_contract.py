@@ -522,8 +522,12 @@ def test_api_keys_are_stored_listed_revoked_once_and_audited(store):
     assert store.get_api_key("k1") == first and store.get_api_key("nope") is None
     assert [k.key_id for k in store.list_api_keys("ann")] == ["k2", "k1"]  # newest first
     assert store.list_api_keys("bo") == []
+    before = store.state_version()
     assert store.revoke_api_key("k1", "admin:root", "lost it")
+    assert store.state_version() > before  # the API's key cache is emptied by it
+    after = store.state_version()
     assert not store.revoke_api_key("k1", "admin:root", "again")  # once only
+    assert store.state_version() == after
     assert not store.revoke_api_key("nope", "admin:root", "?")
     revoked = store.get_api_key("k1")
     assert not revoked.active and revoked.revoked_at is not None
