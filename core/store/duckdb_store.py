@@ -51,11 +51,11 @@ from .base import (
     utcnow,
 )
 from .books import judge_holds, judge_unheld_calls
+from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
 from .group_commit import GroupCommitWriter, WriteStats
 from .ledger_writes import (
-    CALL_COLUMNS,
     BalanceDrift,
     CallExists,
     Hold,
@@ -74,7 +74,9 @@ LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reas
 
 
 # DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache.
-class DuckDBStore(Store, DuckDBApiStore, DuckDBResultCache):
+class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
+    marker = "?"  # DuckDB's parameter marker (call_log.py)
+
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
         self.path = str(path)
         if holds not in ("memory", "durable"):
@@ -391,24 +393,6 @@ class DuckDBStore(Store, DuckDBApiStore, DuckDBResultCache):
         if reservation is not None:
             return _running(reservation)
         return self._stored_call(call_id)
-
-    def _stored_call(self, call_id: str) -> CallRecord | None:
-        rows = self._read(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?", [call_id])
-        return CallRecord(*rows[0]) if rows else None
-
-    def list_calls(self, user: str | None = None, limit: int = 100) -> list[CallRecord]:
-        where, params = ("WHERE user_name = ?", [user]) if user else ("", [])
-        rows = self._read(
-            f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY started_at DESC LIMIT ?",
-            [*params, limit])
-        return [CallRecord(*row) for row in rows]
-
-    def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
-        where, params = ("AND user_name = ?", [user]) if user else ("", [])
-        rows = self._read(
-            f"SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= ? {where} "
-            "ORDER BY started_at", [since, *params])
-        return [CallRecord(*row) for row in rows]
 
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         # The sweep knows nothing of these calls, so it reads their user and cost; a call

@@ -31,12 +31,9 @@ import duckdb
 
 from ..errors import InsufficientTokensError, UnknownUserError
 from .base import CallStatus, NewCall, utcnow
+from .call_log import CALL_COLUMNS
 from .reservations import Reservation
 
-CALL_COLUMNS = (
-    "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
-    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms, cached"
-)
 _CALL_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR",
                "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "TIMESTAMP", "TIMESTAMP",
                "TIMESTAMP", "DOUBLE", "BOOLEAN")

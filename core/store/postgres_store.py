@@ -53,16 +53,13 @@ from .base import (
     User,
     utcnow,
 )
+from .call_log import CALL_COLUMNS, CallLogReads
 from .postgres_api import PostgresApiStore
 from .postgres_books import verify_books
 from .postgres_cache import PostgresResultCache
 from .postgres_schema import migrate
 
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
-CALL_COLUMNS = (
-    "call_id, user_name, function, plugin, plugin_version, cost, status, input_hash, "
-    "input_json, result_json, error, started_at, deadline_at, finished_at, latency_ms, cached"
-)
 CONNECT_TIMEOUT = 10  # seconds; an unreachable server is reported, not waited for
 POOL_TIMEOUT = 30.0  # seconds a thread waits for a free connection
 VERSION_TTL = 0.5  # seconds a read of the state version is trusted (replicas see changes)
@@ -106,9 +103,10 @@ _SETTLE = (
 )
 
 
-class PostgresStore(Store, PostgresApiStore, PostgresResultCache):  # the API's and cache's needs
+class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
     holds = "durable"
     shared = True
+    marker = "%s"
 
     def __init__(self, url: str, pool_size: int = 10, version_ttl: float = VERSION_TTL) -> None:
         self.url = url
@@ -350,22 +348,7 @@ class PostgresStore(Store, PostgresApiStore, PostgresResultCache):  # the API's 
         return done == 1
 
     def get_call(self, call_id: str) -> CallRecord | None:
-        rows = self._read(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = %s", (call_id,))
-        return CallRecord(*rows[0]) if rows else None
-
-    def list_calls(self, user: str | None = None, limit: int = 100) -> list[CallRecord]:
-        where, params = ("WHERE user_name = %s", [user]) if user else ("", [])
-        rows = self._read(
-            f"SELECT {CALL_COLUMNS} FROM calls {where} ORDER BY started_at DESC LIMIT %s",
-            [*params, limit])
-        return [CallRecord(*row) for row in rows]
-
-    def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
-        where, params = ("AND user_name = %s", [user]) if user else ("", [])
-        rows = self._read(
-            f"SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= %s {where} "
-            "ORDER BY started_at", [since, *params])
-        return [CallRecord(*row) for row in rows]
+        return self._stored_call(call_id)
 
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         # Several replicas may sweep at once, and a call's own worker may finish it
