@@ -220,9 +220,9 @@ def test_only_client_call_ids_are_looked_up(host, monkeypatch):
     looked_up: list[str] = []
     real = host.store._stored_call
 
-    def spy(call_id: str):
+    def spy(call_id: str, *args):
         looked_up.append(call_id)
-        return real(call_id)
+        return real(call_id, *args)
 
     monkeypatch.setattr(host.store, "_stored_call", spy)
     host.call("probe_maybe", "ann", {"tag": "a"})
@@ -231,23 +231,36 @@ def test_only_client_call_ids_are_looked_up(host, monkeypatch):
     assert looked_up == ["client-1"]
 
 
-def test_a_record_written_from_a_wrong_balance_is_refused_whole(store):
+def test_a_record_written_from_a_wrong_balance_is_refused_whole_then_written_right(
+        store, monkeypatch):
     store.create_user("ann", "user", "x", 10, actor="t")
     call = new_call("c1", cost=3)
     store.begin_call(call)
     store._book._balances["ann"] += 1  # what a bug in the book would look like
+    refused: list[BalanceDrift] = []
+    real_write = store._writer.write
 
-    with pytest.raises(BalanceDrift):
-        store.finish_call(call, "succeeded", 1.0, "[]")
+    def spy(op):
+        try:
+            return real_write(op)
+        except BalanceDrift as drift:
+            refused.append(drift)
+            raise
 
-    # Nothing was written (no ledger row with a wrong balance_after); the book reads the
-    # balance afresh and the next call goes through.
-    assert store.get_call("c1") is None
+    monkeypatch.setattr(store._writer, "write", spy)
+    assert store.finish_call(call, "succeeded", 1.0, "[]")
+    store._await_pending()
+
+    # The compare-and-set refused the write from the wrong balance (no ledger row with a
+    # wrong balance_after); the book read the balance afresh and the retry wrote it right.
+    assert refused
+    assert store.get_call("c1").status == "succeeded"
     assert store._book.held("ann") == 0
+    assert store.balance("ann") == 7
     call = new_call("c2", cost=3)
     assert store.begin_call(call) is None
     assert store.finish_call(call, "succeeded", 1.0, "[]")
-    assert store.balance("ann") == 7
+    assert store.balance("ann") == 4
     assert_books(store)
 
 

@@ -6,7 +6,9 @@ their driver's parameter marker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from .base import CallRecord
 
@@ -21,9 +23,12 @@ class CallLogReads:
     #: The driver's parameter marker: "?" for DuckDB, "%s" for psycopg.
     marker: str
 
-    def _stored_call(self, call_id: str) -> CallRecord | None:
-        rows = self._read(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = {self.marker}",
-                          [call_id])
+    def _stored_call(
+        self, call_id: str,
+        read: Callable[[str, list[Any]], list[tuple[Any, ...]]] | None = None,
+    ) -> CallRecord | None:
+        sql = f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = {self.marker}"
+        rows = (read or self._read)(sql, [call_id])
         return CallRecord(*rows[0]) if rows else None
 
     def list_calls(self, user: str | None = None, limit: int = 100) -> list[CallRecord]:

@@ -19,7 +19,8 @@ CACHE_COLUMNS = "cache_key, function, plugin_version, result_json, created_at, e
 
 class DuckDBResultCache(ResultCacheStore):
     def cache_get(self, key: str, now: datetime) -> CachedResult | None:
-        rows = self._read(f"SELECT {CACHE_COLUMNS} FROM result_cache "
+        # The cache's own writes are synchronous: nothing pending can change this read.
+        rows = self._peek(f"SELECT {CACHE_COLUMNS} FROM result_cache "
                           "WHERE cache_key = ? AND expires_at > ?", [key, now])
         return CachedResult(*rows[0]) if rows else None
 

@@ -13,14 +13,18 @@ The writer commits the writes that threads queue up meanwhile as one transaction
 are gathered from such a batch and written with multi-row statements (ledger_writes.py).
 
 The process holds the file exclusively, so by default running calls' holds live in memory
-(holds="memory", reservations.py) and a metered call is ONE write, when it ends. The
+(holds="memory", reservations.py) and a metered call is ONE write, when it ends: appended
+to the call journal (call_journal.py, one synced line) before its caller hears the
+outcome, and written to the tables behind the caller's back (write_behind.py), many calls
+per transaction. Reads wait for those writes, so whoever reads after a call sees it. The
 durable holds of stores with several writer processes stay available (holds="durable")
-and tested: begin_call then writes the hold and finish_call settles it.
+and tested: begin_call then writes the hold and finish_call settles it, synchronously.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +55,7 @@ from .base import (
     utcnow,
 )
 from .books import judge_holds, judge_unheld_calls
+from .call_journal import CallJournal
 from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
@@ -61,6 +66,7 @@ from .ledger_writes import (
     Hold,
     LedgerRow,
     Record,
+    Records,
     Settle,
     append_ledger,
     write_calls,
@@ -68,8 +74,13 @@ from .ledger_writes import (
 )
 from .reservations import Reservation, ReservationBook
 from .schema import MIGRATIONS
+from .write_behind import WriteBehind
 
+log = logging.getLogger("tokenworks.store")
 T = TypeVar("T")
+# A journaled call waiting for the tables: its record and its journal segment (None
+# without a journal, on a :memory: store).
+Pending = tuple[Record, int | None]
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
@@ -105,6 +116,15 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         self._writer = GroupCommitWriter(self._conn, self._apply, self._after_commit)
         self._version_bumped = False
         self._migrate()
+        # Holds in memory: finished calls go to the journal, then to the tables in the
+        # background. A :memory: database dies with the process, so it needs no journal.
+        self._journal: CallJournal | None = None
+        self._behind: WriteBehind[Pending] | None = None
+        if self._book is not None:
+            if self.path != ":memory:":
+                self._journal = CallJournal(self.path)
+                self._write_journal_leftovers()
+            self._behind = WriteBehind(self._write_pending)
         # One process owns a DuckDB file, so every change passes through _write and the
         # state version can be served from memory: portals and calls read it constantly.
         self._version = self._read_version()
@@ -144,6 +164,8 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
                 settles.append((index, op))
             elif isinstance(op, Record):
                 records.append(op)
+            elif isinstance(op, Records):
+                records.extend(op.records)
             else:
                 results[index] = op(cursor)
         if holds or settles:
@@ -180,8 +202,19 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         return dataclasses.replace(self._writer.stats)
 
     def _read(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """One statement's rows, once every call finished so far is in the tables."""
+        self._await_pending()
+        return self._peek(sql, params)
+
+    def _peek(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """One statement's rows as committed now, without waiting for pending calls: for
+        reads that the calls on their way to the tables cannot change."""
         with self._cursor() as cursor:
             return cursor.execute(sql, params or []).fetchall()
+
+    def _await_pending(self) -> None:
+        if self._behind is not None:
+            self._behind.wait()
 
     def _migrate(self) -> None:
         def apply(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -207,6 +240,10 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         return self._read("SELECT max(version) FROM schema_migrations")[0][0] or 0
 
     def close(self) -> None:
+        if self._behind is not None:
+            self._behind.close()  # writes what is pending first
+        if self._journal is not None:
+            self._journal.close()
         self._conn.close()
 
     # -- admin-state primitives (always inside _write) ---------------------------------
@@ -317,13 +354,16 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
                 self._book.cancel(taken)  # type: ignore[union-attr]  # no-op once committed
 
     def balance(self, user: str) -> int:
+        self._await_pending()
         balance = self._read_balance(user)
         if balance is None:
             raise UnknownUserError(f"no such user: {user}")
         return balance
 
     def _read_balance(self, user: str) -> int | None:
-        rows = self._read("SELECT balance FROM accounts WHERE user_name = ?", [user])
+        # The committed balance, which is what the reservation book wants: pending calls
+        # still hold their tokens in it until the tables have them.
+        rows = self._peek("SELECT balance FROM accounts WHERE user_name = ?", [user])
         return rows[0][0] if rows else None
 
     def ledger(self, user: str | None = None, limit: int = 100) -> list[LedgerEntry]:
@@ -347,14 +387,16 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         try:
             reservation, new = self._book.reserve_call(call)
         except InsufficientTokensError:
-            earlier = None if fresh else self._stored_call(call.call_id)
+            earlier = None if fresh else self._stored_call(call.call_id, self._peek)
             if earlier is None:
                 raise
             return earlier  # a retry of a finished call is replayed, whatever the balance
         if not new:
             return _running(reservation)
         if not fresh:
-            earlier = self._stored_call(call.call_id)
+            # A finished call of this id is either still in the book (not new, above) or
+            # committed: no need to wait for the pending ones.
+            earlier = self._stored_call(call.call_id, self._peek)
             if earlier is not None:
                 self._book.cancel(reservation)
                 return earlier
@@ -371,9 +413,93 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         reservation = self._book.claim(call)
         if reservation is None:
             return False  # settled by the sweep, or not this call
-        self._write_record(Record(reservation, status, latency_ms, result_json, error, "host",
-                                  cached=cached))
+        record = Record(reservation, status, latency_ms, result_json, error, "host",
+                        cached=cached, finished_at=utcnow())
+        # Until the tables have it, the book answers for the call with its final record.
+        reservation.final = _final_record(record)
+        segment = None
+        if self._journal is not None:
+            try:
+                segment = self._journal.append(_journal_entry(record))
+            except OSError:
+                log.exception("call %s: the call journal failed; writing the call directly",
+                              call.call_id)
+                self._write_record(record)
+                return True
+        assert self._behind is not None
+        self._behind.submit((record, segment))
         return True
+
+    def _write_pending(self, pending: list[Pending]) -> None:
+        """The write-behind thread's work: journaled calls into the tables, all in one
+        transaction, or one by one if that fails (so one bad call cannot hold up others)."""
+        try:
+            self._writer.write(Records(tuple(record for record, _ in pending)))
+            written = pending
+        except Exception:
+            written = [item for item in pending if self._write_one_pending(item[0])]
+        if self._journal is not None:
+            self._journal.written([segment for _, segment in written if segment is not None])
+
+    def _write_one_pending(self, record: Record) -> bool:
+        for attempt in (1, 2):
+            try:
+                self._writer.write(record)
+                return True
+            except BalanceDrift as drift:
+                # Cannot happen while this process is the only writer; read them afresh.
+                self._book.forget_balances(drift.users)  # type: ignore[union-attr]
+                if attempt == 2:
+                    log.exception("call %s: not written", record.call.call_id)
+            except Exception:
+                log.exception("call %s: not written", record.call.call_id)
+                break
+        # Kept in the journal, written at the next start; its tokens stay held meanwhile.
+        return False
+
+    def _write_journal_leftovers(self) -> None:
+        """At start: write the calls an earlier process journaled but did not get into the
+        tables (it was killed, or lost power), then delete its journal."""
+        assert self._journal is not None and self._book is not None
+        entries = self._journal.leftovers()
+        if entries:
+            ids = [entry["call_id"] for entry in entries]
+            present = {row[0] for row in self._peek(
+                "SELECT call_id FROM calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
+                [ids])}
+            records = []
+            for entry in entries:
+                if entry["call_id"] in present:
+                    continue
+                present.add(entry["call_id"])
+                record = self._journaled_record(entry)
+                if record is not None:
+                    records.append(record)
+            if records:
+                try:
+                    self._writer.write(Records(tuple(records)))
+                finally:
+                    for record in records:
+                        self._book.cancel(record.reservation)  # no-op once committed
+            log.warning("call journal: %d calls of an earlier process were not in the tables "
+                        "and are written now (%d were)", len(records), len(entries) - len(records))
+        self._journal.discard_leftovers()
+
+    def _journaled_record(self, entry: dict[str, Any]) -> Record | None:
+        assert self._book is not None
+        call = NewCall(entry["call_id"], entry["user"], entry["function"], entry["plugin"],
+                       entry["plugin_version"], entry["cost"], entry["input_hash"],
+                       entry["input_json"], datetime.fromisoformat(entry["deadline_at"]))
+        try:
+            reservation, _ = self._book.reserve_call(call)
+        except (InsufficientTokensError, UnknownUserError) as error:
+            # Cannot happen: the call held its tokens when it ran. Say so, loudly.
+            log.error("call journal: call %s cannot be written: %s", call.call_id, error)
+            return None
+        reservation.started_at = datetime.fromisoformat(entry["started_at"])
+        return Record(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
+                      entry["error"], entry["actor"], cached=entry["cached"],
+                      finished_at=datetime.fromisoformat(entry["finished_at"]))
 
     def _write_record(self, record: Record) -> None:
         try:
@@ -392,7 +518,8 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         reservation = self._book.running(call_id) if self._book is not None else None
         if reservation is not None:
             return _running(reservation)
-        return self._stored_call(call_id)
+        # Not in the book: committed, or never made. Nothing pending can change that.
+        return self._stored_call(call_id, self._peek)
 
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
         # The sweep knows nothing of these calls, so it reads their user and cost; a call
@@ -487,12 +614,13 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         return self._version
 
     def _read_version(self) -> int:
-        return self._read("SELECT version FROM state_version WHERE id = 1")[0][0]
+        return self._peek("SELECT version FROM state_version WHERE id = 1")[0][0]
 
     # -- checks -----------------------------------------------------------------------
 
     def verify_books(self) -> BooksReport:
         report = BooksReport()
+        self._await_pending()
         # Read everything in one transaction so a concurrent call cannot skew the sums.
         with self._cursor() as cursor:
             cursor.begin()
@@ -525,12 +653,38 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
 
 
 def _running(reservation: Reservation) -> CallRecord:
-    """The record of a call that runs with its hold in memory (it is written when it ends)."""
+    """The record of a call that runs with its hold in memory (it is written when it ends),
+    or, once it is over, its final record until the tables have it."""
+    if reservation.final is not None:
+        return reservation.final
     c = reservation.call
     assert c is not None
     return CallRecord(c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost,
                       "running", c.input_hash, c.input_json, None, None,
                       reservation.started_at, c.deadline_at, None, None)
+
+
+def _final_record(record: Record) -> CallRecord:
+    c = record.call
+    return CallRecord(c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost,
+                      record.status, c.input_hash, c.input_json, record.result_json,
+                      record.error, record.reservation.started_at, c.deadline_at,
+                      record.finished_at, record.latency_ms, record.cached)
+
+
+def _journal_entry(record: Record) -> dict[str, Any]:
+    """What the journal keeps of a finished call: all that writing it takes."""
+    c = record.call
+    return {
+        "call_id": c.call_id, "user": c.user, "function": c.function, "plugin": c.plugin,
+        "plugin_version": c.plugin_version, "cost": c.cost, "input_hash": c.input_hash,
+        "input_json": c.input_json, "deadline_at": c.deadline_at.isoformat(),
+        "started_at": record.reservation.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "status": record.status, "latency_ms": record.latency_ms,
+        "result_json": record.result_json, "error": record.error, "actor": record.actor,
+        "cached": record.cached,
+    }
 
 
 def _check_balances(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None:

@@ -83,11 +83,19 @@ class Record:
     error: str | None
     actor: str
     cached: bool = False  # answered from the result cache
+    finished_at: datetime | None = None  # None: when it is written
 
     @property
     def call(self) -> NewCall:
         assert self.reservation.call is not None
         return self.reservation.call
+
+
+@dataclass(frozen=True)
+class Records:
+    """Several Records in one request (the write-behind thread's batch)."""
+
+    records: tuple[Record, ...]
 
 
 @dataclass(frozen=True)
@@ -267,7 +275,8 @@ def _final_row(record: Record, now: datetime) -> tuple[object, ...]:
     c = record.call
     return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, record.status,
             c.input_hash, c.input_json, record.result_json, record.error,
-            record.reservation.started_at, c.deadline_at, now, record.latency_ms,
+            record.reservation.started_at, c.deadline_at, record.finished_at or now,
+            record.latency_ms,
             record.cached)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..errors import InsufficientTokensError, UnknownUserError
-from .base import NewCall, utcnow
+from .base import CallRecord, NewCall, utcnow
 
 
 @dataclass(eq=False)
@@ -45,6 +45,8 @@ class Reservation:
     started_at: datetime = field(default_factory=utcnow)
     settling: bool = False  # claimed by finish_call or the sweep: settled once only
     dropped: bool = False  # written or cancelled: its tokens are no longer held
+    # The call's final record once it is over and journaled, until the tables have it.
+    final: CallRecord | None = None
 
 
 class ReservationBook:
