@@ -200,7 +200,7 @@ def test_a_refusal_in_a_batch_leaves_the_others_results_intact(store):
     assert isinstance(outcomes[1], InsufficientTokensError)
     assert "poor" in str(outcomes[1])
     assert isinstance(outcomes[2], UnknownUserError)
-    assert outcomes[3] is True
+    assert outcomes[3] is not None  # settled
     assert outcomes[4] is None
     assert isinstance(outcomes[5], InsufficientTokensError)
     counts = delta(before, store.write_stats)
@@ -258,7 +258,7 @@ def test_a_call_settled_by_its_worker_and_the_sweep_in_one_batch_is_settled_once
         lambda: store.release_abandoned(None, "swept"),
     )
 
-    settled_by_worker = outcomes[0]
+    settled_by_worker = outcomes[0] is not None
     assert settled_by_worker == (outcomes[1] == [])  # exactly one of them settled it
     kinds = sorted(e.kind for e in store.ledger("ann") if e.call_id == "c-late")
     assert kinds == ["capture", "hold"] if settled_by_worker else ["hold", "release"]
@@ -271,10 +271,10 @@ def test_finish_call_writes_nothing_for_a_call_that_does_not_match(store):
     store.begin_call(call)
 
     # Another user's or another price's settlement of this call id is not this call's.
-    assert store.finish_call(new_call("c1", user="bo"), "failed", 1.0, error="x") is False
-    assert store.finish_call(new_call("c1", cost=1), "failed", 1.0, error="x") is False
+    assert store.finish_call(new_call("c1", user="bo"), "failed", 1.0, error="x") is None
+    assert store.finish_call(new_call("c1", cost=1), "failed", 1.0, error="x") is None
     assert store.get_call("c1").status == "running"
-    assert store.finish_call(call, "failed", 1.0, error="x") is True
+    assert store.finish_call(call, "failed", 1.0, error="x") is not None
     assert store.balance("ann") == 20
     assert_books(store)
 
@@ -362,7 +362,8 @@ def test_whole_calls_queued_together_commit_as_one_transaction(memory_store):
         lambda: store.adjust_balance("ann", 5, "grant", "admin", "gift"),
     )
 
-    assert outcomes[:3] == [True, True, True]
+    # Each settlement reports its user's balance once the batch committed (grant included).
+    assert [settled.balance for settled in outcomes[:3]] == [12, 12, 7]
     assert outcomes[3] == 15  # in a batch, closures such as the grant run first
     counts = delta(before, store.write_stats)
     assert (counts["requests"], counts["transactions"], counts["batches"]) == (5, 2, 1)
@@ -388,7 +389,7 @@ def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(memory_store):
         lambda: store.adjust_balance("ghost", 5, "grant", "admin", "nobody"),
     )
 
-    assert outcomes[0] is True
+    assert outcomes[0] is not None
     assert isinstance(outcomes[1], UnknownUserError)
     assert delta(before, store.write_stats)["splits"] == 1
     assert store.balance("ann") == 7
@@ -438,7 +439,7 @@ def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_s
          else store.finish_call(c, "failed", None, error=f"boom {i}"))
         for i, c in enumerate(calls)])
 
-    assert outcomes == [True] * 12
+    assert all(settled is not None for settled in outcomes) and len(outcomes) == 12
     counts = delta(before, store.write_stats)
     assert (counts["transactions"], counts["batches"]) == (2, 1)  # the blocker's, this one
     charged = {"ann": 0, "bo": 0}

@@ -45,6 +45,7 @@ from .base import (
     LedgerEntry,
     NewCall,
     Role,
+    Settled,
     StateChange,
     Store,
     User,
@@ -363,17 +364,19 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None, cached: bool = False,
-    ) -> bool:
+    ) -> Settled | None:
         if self._book is None:
-            return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
+            done = self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
                                              status, latency_ms, result_json, error,
                                              actor="host", cached=cached))
+            return Settled() if done else None
         reservation = self._book.claim(call)
         if reservation is None:
-            return False  # settled by the sweep, or not this call
+            return None  # settled by the sweep, or not this call
         self._write_record(Record(reservation, status, latency_ms, result_json, error, "host",
                                   cached=cached))
-        return True
+        # The commit reported its balances to the book: no read needed.
+        return Settled(self._book.balance(call.user))
 
     def _write_record(self, record: Record) -> None:
         try:

@@ -71,7 +71,7 @@ class ReservationBook:
             available = self._available(call.user)
             if available < call.cost:
                 raise InsufficientTokensError(call.user, call.cost, available)
-            reservation = Reservation(call.user, call.cost, call)
+            reservation = Reservation(call.user, call.cost, call, call.started_at)
             self._calls[call.call_id] = reservation
             self._hold(call.user, call.cost)
             return reservation, True
