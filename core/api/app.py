@@ -19,6 +19,7 @@ from tokenworks import __version__
 from tokenworks.host import Host
 
 from . import openapi, problems, routes_admin, routes_calls, routes_catalog, routes_me, routes_ops
+from .auth import HostSource
 from .keys import KeyCache
 from .metrics import RequestCounter, RequestCounts
 from .ratelimit import BodyLimit, RateLimiter
@@ -41,7 +42,7 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     app = FastAPIOffline(title="tokenworks API", version=__version__, description=DESCRIPTION,
                          openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc",
                          static_url="/docs-static")
-    app.state.get_host = get_host
+    app.state.get_host = HostSource(get_host)
     app.state.ready = ready or (lambda: True)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
     app.state.keys = KeyCache()

@@ -286,6 +286,12 @@ class Store(abc.ABC):
         """A number that rises on every toggle, cost change, role change, grant or API key
         revocation (the REST API caches keys and their users per version)."""
 
+    def known_state_version(self) -> int | None:
+        """The state version when the store knows it without any I/O, else None (then ask
+        state_version, which may read). Lets the REST API check a cached key in its event
+        loop instead of a worker thread."""
+        return None
+
     # -- checks -----------------------------------------------------------------------
     @abc.abstractmethod
     def verify_books(self) -> BooksReport: ...

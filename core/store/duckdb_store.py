@@ -489,6 +489,9 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
     def state_version(self) -> int:
         return self._version
 
+    def known_state_version(self) -> int | None:
+        return self._version  # kept in memory: this process is the file's one writer
+
     def _read_version(self) -> int:
         return self._read("SELECT version FROM state_version WHERE id = 1")[0][0]
 

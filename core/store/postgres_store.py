@@ -427,6 +427,12 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
             "FROM state_changes ORDER BY id DESC LIMIT %s", (limit,))
         return [StateChange(*row) for row in rows]
 
+    def known_state_version(self) -> int | None:
+        # As trusted as state_version's own answer without a read; None once it is stale.
+        if time.monotonic() - self._version_read_at < self._version_ttl:
+            return self._version
+        return None
+
     def state_version(self) -> int:
         if time.monotonic() - self._version_read_at < self._version_ttl:
             return self._version

@@ -560,3 +560,13 @@ def test_call_metrics_total_calls_tokens_and_latency_buckets(store):
     assert [c.call_id for c in store.calls_since(start)][:3] == ["a", "b", "c"]
     assert [c.call_id for c in store.list_calls("ann", limit=4) if c.call_id != "d"] == [
         "c", "b", "a"]
+
+
+def test_known_state_version_is_none_or_the_state_version(store):
+    # The REST API trusts it to check cached keys without I/O: never a stale answer.
+    store.create_user("ann", "user", "x", 10, actor="t")
+    version = store.state_version()
+    assert store.known_state_version() in (None, version)
+    store.adjust_balance("ann", 5, "grant", "admin", "gift")
+    assert store.known_state_version() in (None, store.state_version())
+    assert store.state_version() > version
