@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 
 from tokenworks import __version__
@@ -25,6 +26,7 @@ from .metrics import RequestCounter, RequestCounts
 from .ratelimit import BodyLimit, RateLimiter
 from .settings import ApiSettings
 
+GZIP_MINIMUM, GZIP_LEVEL = 1000, 5  # bytes, zlib level: Streamlit's settings
 DESCRIPTION = """Run tokenworks' metered functions over HTTP.
 
 Authenticate with an API key as a Bearer token (create one on the portal's *API keys* page
@@ -51,6 +53,9 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     for module in (routes_catalog, routes_calls, routes_me, routes_admin, routes_ops):
         app.include_router(module.router)
     problems.install(app)  # innermost: turns every error into a problem document
+    # Large responses (the OpenAPI document, long lists) compressed as Streamlit's own gzip
+    # middleware did when every API request passed through it (portals/front.py).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(RequestCounter, counts=app.state.requests)  # outermost: counts all
 
