@@ -62,6 +62,10 @@ class CallOutcome:
     replayed: bool = False
     cached: bool = False  # answered from the result cache, and charged as usual
     cached_at: datetime | None = None  # when the cached result was computed (naive UTC)
+    started_at: datetime | None = None  # the call row's started_at (naive UTC)
+    # The user's balance right after the settlement, when the store reported it (None:
+    # read it); the REST API answers with both without reading the call back.
+    balance: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,8 +136,9 @@ class Invoker:
         else:
             status, blocks, result_json, error = self._run(view, model, call_id)
         latency_ms = (time.perf_counter() - started) * 1000
-        if not self._store.finish_call(new_call, status, latency_ms, result_json, error,
-                                       cached=hit is not None):
+        settled = self._store.finish_call(new_call, status, latency_ms, result_json, error,
+                                          cached=hit is not None)
+        if settled is None:
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
             log.warning("call %s: settled by the sweep before it finished", call_id)
@@ -144,7 +149,8 @@ class Invoker:
             log.info("call %s: %s for %s answered from the cache in %.1f ms, charged %d",
                      call_id, function, user, latency_ms, charged)
             return CallOutcome(call_id, function, user, status, charged, blocks, None,
-                               latency_ms, cached=True, cached_at=hit.entry.created_at)
+                               latency_ms, cached=True, cached_at=hit.entry.created_at,
+                               started_at=new_call.started_at, balance=settled.balance)
         if status == "succeeded":
             if result_json is not None:
                 self.cache.keep(spec, input_json, result_json)  # a no-op unless cacheable
@@ -153,7 +159,8 @@ class Invoker:
         else:
             log.warning("call %s: %s for %s %s in %.1f ms, nothing charged: %s",
                         call_id, function, user, status, latency_ms, error)
-        return CallOutcome(call_id, function, user, status, charged, blocks, error, latency_ms)
+        return CallOutcome(call_id, function, user, status, charged, blocks, error, latency_ms,
+                           started_at=new_call.started_at, balance=settled.balance)
 
     def _run(
         self, view: FunctionView, model: BaseModel, call_id: str
@@ -226,4 +233,5 @@ def _outcome(record: CallRecord, replayed: bool) -> CallOutcome:
     return CallOutcome(
         record.call_id, record.function, record.user, record.status, record.charged, blocks,
         record.error, record.latency_ms, replayed, cached=record.cached,
+        started_at=record.started_at,
     )

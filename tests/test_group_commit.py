@@ -93,7 +93,7 @@ def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
     return outcomes
 
 
-def finish_behind_a_busy_writer(store: DuckDBStore, *finishes: Callable[[], bool]) -> list[bool]:
+def finish_behind_a_busy_writer(store: DuckDBStore, *finishes: Callable[[], Any]) -> list[Any]:
     """Finish calls while the writer is busy, then let it go; returns their results.
 
     Each finish returns at once (the call is journaled, not yet in the tables), so the
@@ -230,7 +230,7 @@ def test_a_refusal_in_a_batch_leaves_the_others_results_intact(store):
     assert isinstance(outcomes[1], InsufficientTokensError)
     assert "poor" in str(outcomes[1])
     assert isinstance(outcomes[2], UnknownUserError)
-    assert outcomes[3] is True
+    assert outcomes[3] is not None  # settled
     assert outcomes[4] is None
     assert isinstance(outcomes[5], InsufficientTokensError)
     counts = delta(before, store.write_stats)
@@ -288,7 +288,7 @@ def test_a_call_settled_by_its_worker_and_the_sweep_in_one_batch_is_settled_once
         lambda: store.release_abandoned(None, "swept"),
     )
 
-    settled_by_worker = outcomes[0]
+    settled_by_worker = outcomes[0] is not None
     assert settled_by_worker == (outcomes[1] == [])  # exactly one of them settled it
     kinds = sorted(e.kind for e in store.ledger("ann") if e.call_id == "c-late")
     assert kinds == ["capture", "hold"] if settled_by_worker else ["hold", "release"]
@@ -301,10 +301,10 @@ def test_finish_call_writes_nothing_for_a_call_that_does_not_match(store):
     store.begin_call(call)
 
     # Another user's or another price's settlement of this call id is not this call's.
-    assert store.finish_call(new_call("c1", user="bo"), "failed", 1.0, error="x") is False
-    assert store.finish_call(new_call("c1", cost=1), "failed", 1.0, error="x") is False
+    assert store.finish_call(new_call("c1", user="bo"), "failed", 1.0, error="x") is None
+    assert store.finish_call(new_call("c1", cost=1), "failed", 1.0, error="x") is None
     assert store.get_call("c1").status == "running"
-    assert store.finish_call(call, "failed", 1.0, error="x") is True
+    assert store.finish_call(call, "failed", 1.0, error="x") is not None
     assert store.balance("ann") == 20
     assert_books(store)
 
@@ -394,7 +394,8 @@ def test_whole_calls_queued_together_commit_as_one_transaction(memory_store):
         lambda: store.finish_call(calls[2], "succeeded", 1.0, "[]"),
     )
 
-    assert outcomes == [True, True, True]
+    # Each reports its user's balance with every finished call counted, written or not.
+    assert [settled.balance for settled in outcomes] == [7, 7, 7]
     counts = delta(before, store.write_stats)
     assert counts["transactions"] <= 3  # the blocker's, then at most two
     assert [store.balance(u) for u in ("ann", "bo")] == [7, 7]
@@ -421,7 +422,7 @@ def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(memory_store):
         lambda: store.adjust_balance("ghost", 5, "grant", "admin", "nobody"),
     )
 
-    assert outcomes[0] is True
+    assert outcomes[0] is not None
     assert isinstance(outcomes[1], UnknownUserError)
     assert delta(before, store.write_stats)["splits"] == 1
     assert store.balance("ann") == 7
@@ -482,7 +483,7 @@ def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_s
          else store.finish_call(c, "failed", None, error=f"boom {i}"))
         for i, c in enumerate(calls)])
 
-    assert outcomes == [True] * 12
+    assert all(settled is not None for settled in outcomes) and len(outcomes) == 12
     counts = delta(before, store.write_stats)
     assert counts["transactions"] <= 3  # the blocker's; at most one call alone; the rest
     charged = {"ann": 0, "bo": 0}

@@ -410,7 +410,7 @@ def test_the_sweep_releases_a_hold_past_its_deadline(host):
     assert settled_kinds(host, "c-stale") == ["hold", "release"]
     assert host.sweep() == []
     # The worker finishing late must not settle it a second time.
-    assert host.store.finish_call(stale_call("c-stale"), "succeeded", 5.0, "[]") is False
+    assert host.store.finish_call(stale_call("c-stale"), "succeeded", 5.0, "[]") is None
     assert settled_kinds(host, "c-stale") == ["hold", "release"]
     assert host.store.get_call("c-stale").status == "abandoned"
     assert_books(host)
@@ -443,7 +443,7 @@ def test_a_new_host_releases_every_running_call_at_start(make_host, host, holds,
     assert restarted.store.balance("ann") == 20
     report = restarted.verify_books()
     assert report.ok and report.open_holds == 0
-    assert restarted.store.finish_call(stale_call("c-b"), "succeeded", 1.0, "[]") is False
+    assert restarted.store.finish_call(stale_call("c-b"), "succeeded", 1.0, "[]") is None
     assert restarted.verify_books().ok
     assert restarted.store.balance("ann") == 20
 

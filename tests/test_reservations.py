@@ -274,7 +274,7 @@ def test_the_sweep_writes_an_overdue_call_once_and_its_late_finish_is_refused(st
     store.begin_call(new_call("c-young"))
 
     assert store.release_abandoned(utcnow(), "swept") == ["c-late"]
-    assert store.finish_call(overdue, "succeeded", 1.0, "[]") is False
+    assert store.finish_call(overdue, "succeeded", 1.0, "[]") is None
 
     record = store.get_call("c-late")
     assert (record.status, record.charged, record.error) == ("abandoned", 0, "swept")

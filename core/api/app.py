@@ -13,17 +13,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 
 from tokenworks import __version__
 from tokenworks.host import Host
 
 from . import openapi, problems, routes_admin, routes_calls, routes_catalog, routes_me, routes_ops
+from .auth import HostSource
 from .keys import KeyCache
 from .metrics import RequestCounter, RequestCounts
 from .ratelimit import BodyLimit, RateLimiter
 from .settings import ApiSettings
 
+GZIP_MINIMUM, GZIP_LEVEL = 1000, 5  # bytes, zlib level: Streamlit's settings
 DESCRIPTION = """Run tokenworks' metered functions over HTTP.
 
 Authenticate with an API key as a Bearer token (create one on the portal's *API keys* page
@@ -41,7 +44,7 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     app = FastAPIOffline(title="tokenworks API", version=__version__, description=DESCRIPTION,
                          openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc",
                          static_url="/docs-static")
-    app.state.get_host = get_host
+    app.state.get_host = HostSource(get_host)
     app.state.ready = ready or (lambda: True)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
     app.state.keys = KeyCache()
@@ -50,6 +53,9 @@ def create_app(get_host: Callable[[], Host], settings: ApiSettings | None = None
     for module in (routes_catalog, routes_calls, routes_me, routes_admin, routes_ops):
         app.include_router(module.router)
     problems.install(app)  # innermost: turns every error into a problem document
+    # Large responses (the OpenAPI document, long lists) compressed as Streamlit's own gzip
+    # middleware did when every API request passed through it (portals/front.py).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(RequestCounter, counts=app.state.requests)  # outermost: counts all
 

@@ -1,23 +1,28 @@
 """Dependencies every route shares: the host, the caller (Bearer API key), the admin check.
 
-Sync functions on purpose: FastAPI runs them in its thread pool, so a store read never
-blocks the event loop the portals share.
+Async, but anything that may touch the store runs in a worker thread, so a store read never
+blocks the event loop the portals share. What needs no I/O (a host already open, a key the
+cache vouches for) runs in the loop: FastAPI runs each sync dependency in a thread of its
+own, and those hops (two per request, on top of the route's own) cost more CPU than the
+work they carried (docs/api.md, "Performance").
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from tokenworks.host import Host
 from tokenworks.store import User
 from tokenworks.store.base import ApiKey
 
-from .keys import verify_key
+from .keys import verify_cached_key, verify_key
 from .problems import ApiProblem
 
 log = logging.getLogger("tokenworks.api")
@@ -27,9 +32,26 @@ bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", bearerFormat="tw_<id
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tokenworks"'}
 
 
-def get_host(request: Request) -> Host:
+class HostSource:
+    """The app's ``get_host``, called per request: in a worker thread until it first
+    answered (it may open the host: plugins, the store), then in the event loop (in
+    `tokenworks serve` it is then a st.cache_resource hit)."""
+
+    def __init__(self, get_host: Callable[[], Host]) -> None:
+        self._get_host = get_host
+        self._opened = False
+
+    async def __call__(self) -> Host:
+        if self._opened:
+            return self._get_host()
+        host = await run_in_threadpool(self._get_host)
+        self._opened = True
+        return host
+
+
+async def get_host(request: Request) -> Host:
     try:
-        return request.app.state.get_host()
+        return await request.app.state.get_host()
     except Exception as error:
         log.exception("the host is not available")
         raise ApiProblem(503, "unavailable", f"the service is not available: "
@@ -45,14 +67,17 @@ class Caller:
     key: ApiKey
 
 
-def get_caller(
+async def get_caller(
     request: Request, host: HostDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     if credentials is None:
         raise ApiProblem(401, "unauthorized", "send an API key: Authorization: Bearer tw_...",
                          headers=CHALLENGE)
-    found = verify_key(host, credentials.credentials, request.app.state.keys)
+    token, keys = credentials.credentials, request.app.state.keys
+    found = verify_cached_key(host, token, keys)  # the usual case, no I/O
+    if found is None:  # not cached, the version is stale, or not a valid key: may read
+        found = await run_in_threadpool(verify_key, host, token, keys)
     if found is None:
         raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                          headers=CHALLENGE)
@@ -64,7 +89,7 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_admin(caller: CallerDep) -> Caller:
+async def get_admin(caller: CallerDep) -> Caller:
     if caller.user.role != "admin":  # as of the current state version (KeyCache)
         raise ApiProblem(403, "forbidden", f"{caller.user.name} is not an admin")
     return caller

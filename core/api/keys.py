@@ -71,6 +71,15 @@ class KeyCache:
         self._version: int | None = None
         self._found: dict[str, tuple[ApiKey, User]] = {}
 
+    def peek(self, host: Host, key_id: str) -> tuple[ApiKey, User] | None:
+        """The cached key and user when that needs no I/O: the store knows its state version
+        without a read and the entry is of that version. None says nothing (ask lookup)."""
+        version = host.store.known_state_version()
+        if version is None:
+            return None
+        with self._lock:
+            return self._found.get(key_id) if version == self._version else None
+
     def lookup(self, host: Host, key_id: str) -> tuple[ApiKey, User] | None:
         version = host.store.state_version()
         with self._lock:
@@ -97,10 +106,22 @@ def verify_key(
     match = KEY_SHAPE.match(token)
     if match is None:
         return None
-    found = (cache or KeyCache()).lookup(host, match.group(1))
+    return _checked((cache or KeyCache()).lookup(host, match.group(1)), match.group(2))
+
+
+def verify_cached_key(host: Host, token: str, cache: KeyCache) -> tuple[ApiKey, User] | None:
+    """verify_key's answer when the cache can give it without I/O and it is a yes; None
+    says nothing (call verify_key, which may read the store). For the event loop."""
+    match = KEY_SHAPE.match(token)
+    if match is None:
+        return None
+    return _checked(cache.peek(host, match.group(1)), match.group(2))
+
+
+def _checked(found: tuple[ApiKey, User] | None, secret: str) -> tuple[ApiKey, User] | None:
     if found is None:
         return None
     key, user = found
-    if not key.active or not hmac.compare_digest(key.secret_hash, _hash(match.group(2))):
+    if not key.active or not hmac.compare_digest(key.secret_hash, _hash(secret)):
         return None
     return key, user

@@ -63,13 +63,14 @@ def run_call(
         response.headers["Idempotency-Key"] = idempotency_key
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    record = host.store.get_call(outcome.call_id)
+    # The meter knows the start and (mostly) the balance after: no store reads for them.
+    balance = outcome.balance if outcome.balance is not None else host.store.balance(user)
     return CallResult(
         call_id=outcome.call_id, function=outcome.function, user=outcome.user,
-        status=outcome.status, charged=outcome.charged, balance=host.store.balance(user),
+        status=outcome.status, charged=outcome.charged, balance=balance,
         blocks=outcome.blocks, error=outcome.error, latency_ms=outcome.latency_ms,
         replayed=outcome.replayed, cached=outcome.cached, cached_at=outcome.cached_at,
-        started_at=record.started_at if record else None)
+        started_at=outcome.started_at)
 
 
 @router.get("/calls/{call_id}", response_model=CallResult, summary="One of your calls",

@@ -71,6 +71,17 @@ class NewCall:
     input_hash: str
     input_json: str
     deadline_at: datetime
+    # The call row's started_at: set here, so the caller knows it without reading it back.
+    started_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What finish_call reports for a call it settled."""
+
+    # The user's balance right after the settlement, when the store knows it without a
+    # read (None: ask Store.balance).
+    balance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -204,16 +215,17 @@ class Store(abc.ABC):
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None, cached: bool = False,
-    ) -> bool:
+    ) -> Settled | None:
         """Settle a running call: capture its hold on success, release it otherwise. With
         holds in memory this writes the whole call, in one transaction. ``cached`` marks a
         call answered from the result cache (the calls table's ``cached`` column).
 
         ``call`` is what was passed to begin_call: the caller knows the user, cost and
         function of the call it settles, so the store need not read them back. Returns
-        False (and writes nothing) when the call was already settled, e.g. by the sweep,
+        None (and writes nothing) when the call was already settled, e.g. by the sweep,
         so a hold is never both captured and released; also when no running call has that
-        id, user and cost.
+        id, user and cost. Otherwise a Settled, with the user's balance when the settlement
+        learnt it (the REST API answers with it, so it need not read it back).
         """
 
     @abc.abstractmethod
@@ -273,6 +285,12 @@ class Store(abc.ABC):
     def state_version(self) -> int:
         """A number that rises on every toggle, cost change, role change, grant or API key
         revocation (the REST API caches keys and their users per version)."""
+
+    def known_state_version(self) -> int | None:
+        """The state version when the store knows it without any I/O, else None (then ask
+        state_version, which may read). Lets the REST API check a cached key in its event
+        loop instead of a worker thread."""
+        return None
 
     # -- checks -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -49,6 +49,7 @@ from .base import (
     LedgerEntry,
     NewCall,
     Role,
+    Settled,
     StateChange,
     Store,
     User,
@@ -405,30 +406,33 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None, cached: bool = False,
-    ) -> bool:
+    ) -> Settled | None:
         if self._book is None:
-            return self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
+            done = self._writer.write(Settle(call.call_id, call.user, call.cost, call.function,
                                              status, latency_ms, result_json, error,
                                              actor="host", cached=cached))
+            return Settled() if done else None
         reservation = self._book.claim(call)
         if reservation is None:
-            return False  # settled by the sweep, or not this call
+            return None  # settled by the sweep, or not this call
         record = Record(reservation, status, latency_ms, result_json, error, "host",
                         cached=cached, finished_at=utcnow())
         # Until the tables have it, the book answers for the call with its final record.
         reservation.final = _final_record(record)
-        segment = None
-        if self._journal is not None:
+        if self._journal is None:
+            segment = None
+        else:
             try:
                 segment = self._journal.append(_journal_entry(record))
             except OSError:
                 log.exception("call %s: the call journal failed; writing the call directly",
                               call.call_id)
                 self._write_record(record)
-                return True
+                return Settled(self._book.balance_after_finished(call.user))
         assert self._behind is not None
         self._behind.submit((record, segment))
-        return True
+        # No read: the book knows the committed balance and the calls on their way.
+        return Settled(self._book.balance_after_finished(call.user))
 
     def _write_pending(self, pending: list[Pending]) -> None:
         """The write-behind thread's work: journaled calls into the tables, all in one
@@ -489,14 +493,14 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         assert self._book is not None
         call = NewCall(entry["call_id"], entry["user"], entry["function"], entry["plugin"],
                        entry["plugin_version"], entry["cost"], entry["input_hash"],
-                       entry["input_json"], datetime.fromisoformat(entry["deadline_at"]))
+                       entry["input_json"], datetime.fromisoformat(entry["deadline_at"]),
+                       datetime.fromisoformat(entry["started_at"]))
         try:
             reservation, _ = self._book.reserve_call(call)
         except (InsufficientTokensError, UnknownUserError) as error:
             # Cannot happen: the call held its tokens when it ran. Say so, loudly.
             log.error("call journal: call %s cannot be written: %s", call.call_id, error)
             return None
-        reservation.started_at = datetime.fromisoformat(entry["started_at"])
         return Record(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
                       entry["error"], entry["actor"], cached=entry["cached"],
                       finished_at=datetime.fromisoformat(entry["finished_at"]))
@@ -612,6 +616,9 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
 
     def state_version(self) -> int:
         return self._version
+
+    def known_state_version(self) -> int | None:
+        return self._version  # kept in memory: this process is the file's one writer
 
     def _read_version(self) -> int:
         return self._peek("SELECT version FROM state_version WHERE id = 1")[0][0]

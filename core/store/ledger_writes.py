@@ -138,8 +138,7 @@ def write_calls(
     settled = settle_calls(cursor, settles)
     rows = [_settlement_row(s.user, s.cost, s.call_id, s.function, s.status, s.actor)
             for s, done in zip(settles, settled, strict=True) if done and s.cost > 0]
-    now = utcnow()
-    insert_calls(cursor, [_running_row(hold.call, now) for hold in holds])
+    insert_calls(cursor, [_running_row(hold.call) for hold in holds])
     rows += [_hold_row(hold.call) for hold in holds if hold.call.cost > 0]
     balances = append_ledger(cursor, rows,
                              must_exist={h.call.user for h in holds if h.call.cost == 0})
@@ -266,9 +265,10 @@ def insert_rows(
                    [list(column) for column in zip(*rows, strict=True)])
 
 
-def _running_row(c: NewCall, now: datetime) -> tuple[object, ...]:
+def _running_row(c: NewCall) -> tuple[object, ...]:
+    # started_at as the meter set it: it answers the call without reading the row back
     return (c.call_id, c.user, c.function, c.plugin, c.plugin_version, c.cost, "running",
-            c.input_hash, c.input_json, None, None, now, c.deadline_at, None, None, False)
+            c.input_hash, c.input_json, None, None, c.started_at, c.deadline_at, None, None, False)
 
 
 def _final_row(record: Record, now: datetime) -> tuple[object, ...]:

@@ -48,6 +48,7 @@ from .base import (
     LedgerEntry,
     NewCall,
     Role,
+    Settled,
     StateChange,
     Store,
     User,
@@ -76,7 +77,7 @@ _MOVE = (
 _BEGIN = (
     "WITH new_call AS (INSERT INTO calls (" + CALL_COLUMNS + ") VALUES (%(call_id)s, %(user)s, "
     "%(function)s, %(plugin)s, %(plugin_version)s, %(cost)s, 'running', %(input_hash)s, "
-    "%(input_json)s, NULL, NULL, %(at)s, %(deadline_at)s, NULL, NULL, false) "
+    "%(input_json)s, NULL, NULL, %(started_at)s, %(deadline_at)s, NULL, NULL, false) "
     "ON CONFLICT (call_id) DO NOTHING RETURNING call_id), "
     "moved AS (UPDATE accounts SET balance = balance - %(cost)s WHERE user_name = %(user)s "
     "AND %(cost)s > 0 AND balance >= %(cost)s AND EXISTS (SELECT 1 FROM new_call) "
@@ -88,7 +89,8 @@ _BEGIN = (
 )
 # A settlement in one statement (so in one transaction, without BEGIN and COMMIT): the call
 # row goes from running to final, and only if it did, the capture (amount 0) or release row
-# is written with the account's balance change.
+# is written with the account's balance change. It answers whether it settled the call and
+# the balance after (NULL for a call that cost nothing), which the API returns: no read back.
 _SETTLE = (
     "WITH done AS (UPDATE calls SET status = %(status)s, result_json = %(result_json)s, "
     "error = %(error)s, latency_ms = %(latency_ms)s, cached = %(cached)s, finished_at = %(at)s "
@@ -99,7 +101,7 @@ _SETTLE = (
     "settled AS (INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, "
     "reason, balance_after) SELECT %(at)s, %(user)s, %(kind)s, %(amount)s, %(call_id)s, "
     "%(actor)s, %(reason)s, balance FROM moved RETURNING id) "
-    "SELECT (SELECT count(*) FROM done)"
+    "SELECT (SELECT count(*) FROM done), (SELECT balance FROM moved)"
 )
 
 
@@ -313,7 +315,7 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
                 "call_id": call.call_id, "user": call.user, "function": call.function,
                 "plugin": call.plugin, "plugin_version": call.plugin_version,
                 "cost": call.cost, "input_hash": call.input_hash, "input_json": call.input_json,
-                "at": utcnow(), "deadline_at": call.deadline_at,
+                "at": utcnow(), "started_at": call.started_at, "deadline_at": call.deadline_at,
                 "reason": f"hold for {call.function}"}).fetchone()
             if inserted and (held or call.cost == 0):
                 if call.cost == 0 and conn.execute(
@@ -328,16 +330,16 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
     def finish_call(
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None, cached: bool = False,
-    ) -> bool:
+    ) -> Settled | None:
         return self._settle(call.call_id, call.user, call.cost, call.function, status,
                             latency_ms, result_json, error, actor="host", cached=cached)
 
     def _settle(self, call_id: str, user: str, cost: int, function: str, status: str,
                 latency_ms: float | None, result_json: str | None, error: str | None,
-                actor: str, cached: bool = False) -> bool:
+                actor: str, cached: bool = False) -> Settled | None:
         captured = status == "succeeded"
         with self._connection() as conn:  # one statement: its own transaction
-            [done] = conn.execute(_SETTLE, {
+            done, balance = conn.execute(_SETTLE, {
                 "status": status, "result_json": result_json, "error": error,
                 "latency_ms": latency_ms, "cached": cached, "at": utcnow(), "call_id": call_id,
                 "user": user,
@@ -345,7 +347,7 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
                 "kind": "capture" if captured else "release", "actor": actor,
                 "reason": f"{function} succeeded" if captured
                 else f"{function} {status}: nothing charged"}).fetchone()
-        return done == 1
+        return Settled(balance) if done == 1 else None
 
     def get_call(self, call_id: str) -> CallRecord | None:
         return self._stored_call(call_id)
@@ -360,7 +362,7 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
             rows = self._read(f"{query} AND deadline_at < %s", (deadline_before,))
         return [call_id for call_id, user, cost, function in rows
                 if self._settle(call_id, user, cost, function, "abandoned", None, None, reason,
-                                actor="sweep")]
+                                actor="sweep") is not None]
 
     # -- admin state ------------------------------------------------------------------
 
@@ -424,6 +426,12 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
             "SELECT id, occurred_at, actor, target_kind, target, field, before, after, reason "
             "FROM state_changes ORDER BY id DESC LIMIT %s", (limit,))
         return [StateChange(*row) for row in rows]
+
+    def known_state_version(self) -> int | None:
+        # As trusted as state_version's own answer without a read; None once it is stale.
+        if time.monotonic() - self._version_read_at < self._version_ttl:
+            return self._version
+        return None
 
     def state_version(self) -> int:
         if time.monotonic() - self._version_read_at < self._version_ttl:

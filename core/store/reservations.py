@@ -73,7 +73,7 @@ class ReservationBook:
             available = self._available(call.user)
             if available < call.cost:
                 raise InsufficientTokensError(call.user, call.cost, available)
-            reservation = Reservation(call.user, call.cost, call)
+            reservation = Reservation(call.user, call.cost, call, call.started_at)
             self._calls[call.call_id] = reservation
             self._hold(call.user, call.cost)
             return reservation, True
@@ -167,6 +167,15 @@ class ReservationBook:
         with self._lock:
             self._available(user)
             return self._balances[user]
+
+    def balance_after_finished(self, user: str) -> int:
+        """The balance once every finished call is in the tables: the durable balance less
+        what the succeeded calls on their way there capture (write-behind)."""
+        with self._lock:
+            self._available(user)
+            on_the_way = sum(r.amount for r in self._calls.values() if r.user == user
+                             and r.final is not None and r.final.status == "succeeded")
+            return self._balances[user] - on_the_way
 
     def calls(self) -> list[Reservation]:
         """The running calls (a snapshot)."""

@@ -93,6 +93,33 @@ def test_a_known_key_is_read_from_the_store_once_per_state_version(api: Api, mon
     assert len(reads) == 4
 
 
+def test_a_cached_key_is_checked_in_the_event_loop(api: Api, monkeypatch) -> None:
+    # Worker-thread hops cost CPU per request: only what may read the store takes one.
+    from tokenworks.api import auth
+
+    hops: list[str] = []
+    hop = auth.run_in_threadpool
+
+    async def counted(function, *args):
+        hops.append(function.__name__)
+        return await hop(function, *args)
+
+    monkeypatch.setattr(auth, "run_in_threadpool", counted)
+    assert api.client.get("/api/me", headers=api.alice).status_code == 200
+    opened = hops.pop(0)  # the first request opens the host (get_host) in a worker thread
+    assert opened != "verify_key"
+    assert hops == ["verify_key"]  # the first time: the store is read
+    for _ in range(3):
+        assert api.client.get("/api/me", headers=api.alice).status_code == 200
+    assert hops == ["verify_key"]
+    api.host.grant("alice", 1, actor="test", reason="moves the state version")
+    assert api.client.get("/api/me", headers=api.alice).status_code == 200
+    assert hops == ["verify_key"] * 2  # the version moved: read again, in a worker thread
+    wrong = api.alice_key[:-1] + ("x" if api.alice_key[-1] != "x" else "y")
+    assert_problem(api.client.get("/api/me", headers=bearer(wrong)), 401)
+    assert hops == ["verify_key"] * 3  # a cached key with a wrong secret: not in the loop
+
+
 def test_a_demoted_admin_loses_admin_routes_at_once(api: Api) -> None:
     api.host.add_user("boss", role="admin", password="boss-password", actor="test")
     assert api.client.get("/api/admin/users", headers=api.root).status_code == 200

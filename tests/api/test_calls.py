@@ -54,6 +54,8 @@ def test_a_call_returns_blocks_charge_and_balance_with_images_as_base64(api: Api
     again = api.client.get(f"/api/calls/{body['call_id']}", headers=api.alice)
     assert again.status_code == 200
     assert again.json()["blocks"] == body["blocks"] and again.json()["charged"] == 4
+    # The meter reports the start it stored: the answer and the stored call agree.
+    assert body["started_at"] is not None and again.json()["started_at"] == body["started_at"]
 
 
 def test_same_idempotency_key_same_outcome_charged_once(api: Api) -> None:

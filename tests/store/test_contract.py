@@ -268,14 +268,16 @@ def test_begin_call_holds_and_finish_call_captures_once(store):
     report = store.verify_books()
     assert report.ok and report.open_holds == 1
 
-    assert store.finish_call(call, "succeeded", 12.5, '[{"kind":"markdown","text":"hi"}]')
-    assert not store.finish_call(call, "failed", 1.0, error="late")  # already settled
+    settled = store.finish_call(call, "succeeded", 12.5, '[{"kind":"markdown","text":"hi"}]')
+    assert settled is not None and settled.balance in (None, 7)  # None: not known unread
+    assert store.finish_call(call, "failed", 1.0, error="late") is None  # already settled
 
     assert store.balance("ann") == 7
     kinds = [(e.kind, e.amount, e.balance_after) for e in ledger_rows(store, "ann")]
     assert kinds == [("capture", 0, 7), ("hold", -3, 7), ("grant", 10, 10)]
     record = store.get_call("c1")
     assert (record.status, record.charged, record.latency_ms) == ("succeeded", 3, 12.5)
+    assert record.started_at == call.started_at  # the meter reports it without a read
     assert record.finished_at >= record.started_at
     report = store.verify_books()
     assert report.ok and report.open_holds == 0
@@ -286,7 +288,8 @@ def test_a_released_call_is_hold_then_release(store):
     call = new_call("c1", cost=3)
     store.begin_call(call)
 
-    assert store.finish_call(call, "failed", 2.0, error="boom")
+    settled = store.finish_call(call, "failed", 2.0, error="boom")
+    assert settled is not None and settled.balance in (None, 10)
 
     assert store.balance("ann") == 10
     kinds = [(e.kind, e.amount, e.balance_after, e.actor) for e in ledger_rows(store, "ann")]
@@ -557,3 +560,13 @@ def test_call_metrics_total_calls_tokens_and_latency_buckets(store):
     assert [c.call_id for c in store.calls_since(start)][:3] == ["a", "b", "c"]
     assert [c.call_id for c in store.list_calls("ann", limit=4) if c.call_id != "d"] == [
         "c", "b", "a"]
+
+
+def test_known_state_version_is_none_or_the_state_version(store):
+    # The REST API trusts it to check cached keys without I/O: never a stale answer.
+    store.create_user("ann", "user", "x", 10, actor="t")
+    version = store.state_version()
+    assert store.known_state_version() in (None, version)
+    store.adjust_balance("ann", 5, "grant", "admin", "gift")
+    assert store.known_state_version() in (None, store.state_version())
+    assert store.state_version() > version
