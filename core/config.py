@@ -35,7 +35,8 @@ class StoreSettings(_Section):
     path: str = Field(default="tokenworks.duckdb", min_length=1,
                       description="DuckDB file, or a postgresql:// URL")
     # "memory": running calls' holds are in-memory reservations and a call is written once,
-    # when it ends; sound because one process owns a DuckDB file. "durable": the hold is
+    # when it ends (journaled, then written behind the caller); sound because one process
+    # owns a DuckDB file. "durable": the hold is
     # written when the call starts, as stores with several writer processes must do. A
     # PostgreSQL store always holds durably, whatever this says (store/open.py says why).
     holds: Literal["memory", "durable"] = Field(

@@ -4,8 +4,9 @@ validate input -> check the switch -> take the idempotency key and hold the cost
 from the result cache (cacheable functions, result_cache.py) or run in a bounded worker pool
 under the function's timeout -> check the result blocks -> capture the hold, or release it
 and record why. A cached answer is captured like a run that succeeded: the price is for the
-answer, not for the work. The capture or release is committed before the outcome is
-returned. Where the hold lives is the store's business (Store.holds): with
+answer, not for the work. The capture or release is durable before the outcome is
+returned (committed, or on DuckDB journaled and written to the tables right after).
+Where the hold lives is the store's business (Store.holds): with
 durable holds, taking it is a transaction of its own; with holds in memory it is a
 reservation, and the call is written once, when it ends.
 

@@ -14,8 +14,10 @@ writes the call row, the hold ledger row and the debit in one transaction, so ot
 processes see the reservation and a crash leaves it for the sweep; the behaviour for
 engines with several writer processes (PostgreSQL). "memory": only for a store whose
 process is the database's one writer (DuckDB's file lock); the hold is an in-memory
-reservation and the whole call is written in one transaction when it ends
-(reservations.py says why that keeps the invariants).
+reservation and the whole call is written once, when it ends: journaled (one synced line)
+before the caller hears the outcome, then written to the tables in one transaction, with
+other calls', behind the caller's back (duckdb_store.py; reservations.py says why that
+keeps the invariants).
 """
 
 from __future__ import annotations
@@ -217,7 +219,8 @@ class Store(abc.ABC):
         result_json: str | None = None, error: str | None = None, cached: bool = False,
     ) -> Settled | None:
         """Settle a running call: capture its hold on success, release it otherwise. With
-        holds in memory this writes the whole call, in one transaction. ``cached`` marks a
+        holds in memory this writes the whole call once (a store may make it durable in a
+        journal first and write the tables behind the caller). ``cached`` marks a
         call answered from the result cache (the calls table's ``cached`` column).
 
         ``call`` is what was passed to begin_call: the caller knows the user, cost and
