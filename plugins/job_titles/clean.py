@@ -170,6 +170,10 @@ def _drop_city_state(m: re.Match[str]) -> str:
     return " , "
 
 _STATE_NAME = re.compile(rf"\b(?:{_STATE_NAMES})\b", re.IGNORECASE)
+# Cheap tests that let most titles skip a long pattern (same result, see strip_noise).
+_STATE_FIRST = frozenset(name.split()[0] for name in US_STATES.values())
+_WORDS = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
 _PARENS = re.compile(r"[(\[{]([^)\]}]*)[)\]}]")
 _TOKEN = re.compile(r"[^\W_]+(?:[&+#][^\W_]+|\+\+|#)*", re.UNICODE)
 _SEGMENT_SPLIT = re.compile(r"\s+[-\u2013\u2014|\u2022\u00b7:]\s+|\s*[|\u2022\u00b7]\s*|\s+@\s+")
@@ -194,11 +198,13 @@ def _ascii_fold(text: str) -> str:
 def strip_noise(text: str) -> str:
     """Remove pay, requisition ids, locations (states, large US cities), remote, shift and
     employment-type words."""
-    text = _PAY.sub(" ", text)
-    text = _REQ.sub(" ", text)
+    if _DIGIT.search(text):  # every pay and requisition pattern holds a digit
+        text = _PAY.sub(" ", text)
+        text = _REQ.sub(" ", text)
     text = _CITY_STATE.sub(_drop_city_state, text)
     text = strip_places(text)  # before state names: "New York, NY" is a city, not a state
-    text = _STATE_NAME.sub(" ", text)
+    if not text.isascii() or not _STATE_FIRST.isdisjoint(_WORDS.findall(text.lower())):
+        text = _STATE_NAME.sub(" ", text)
     if _has_noise_hint(text):
         text = _NOISE.sub(" ", text)
     return text
