@@ -110,10 +110,10 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     p1 = np.searchsorted(r, np.arange(b), side="right")
     n_e = (p1 - p0)[hq]
     idx = _ranges(p0[hq], n_e)
-    rep = np.repeat(np.arange(len(hq)), n_e)
     # a flat take: numpy's two-index gather costs three times as much
-    heavy_at = np.take(chars.heavy.reshape(-1), hc[rep].astype(np.int64) * chars.n + a[idx])
-    heavy = np.bincount(idx, weights=heavy_at * hw[rep], minlength=len(a))
+    at = np.repeat(hc.astype(np.int64) * chars.n, n_e) + a[idx]
+    heavy_at = np.take(chars.heavy.reshape(-1), at)
+    heavy = np.bincount(idx, weights=heavy_at * np.repeat(hw, n_e), minlength=len(a))
     pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
     del sel
 
