@@ -12,7 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from tokenworks.plugins.job_titles.clean import SENIORITY_LEVELS, clean_title, index_keys
-from tokenworks.plugins.job_titles.cli import normalize_lines, register_commands
+from tokenworks.plugins.job_titles.cli import (
+    normalize_lines,
+    record_json,
+    register_commands,
+    resolution_record,
+)
 from tokenworks.plugins.job_titles.data import JobData, get_data
 from tokenworks.plugins.job_titles.resolver import Resolution, TitleResolver, get_resolver
 
@@ -93,6 +98,33 @@ def test_cleaning(raw: str, cleaned: str) -> None:
 ])
 def test_cleaning_cuts_city_names(raw: str, cleaned: str) -> None:
     assert clean_title(raw).cleaned == cleaned
+
+
+# Each of clean._NOISE_PHRASES, as titles carry it: the hint words must find every one.
+NOISE_SAMPLES = [
+    "100% Remote", "remotely", "Hybrid", "on-site", "Onsite", "in office", "working from home",
+    "WFH", "telecommuting", "Virtual", "full time", "Part-Time", "FT", "per diem", "PRN",
+    "night shift", "Weekend Shifts", "shift 2", "shift three", "nights", "overnights",
+    "contract to hire", "contract", "temp to perm", "now hiring", "URGENTLY", "immediate start",
+    "apply today", "sign-on bonus", "bonus", "W2", "1099", "open to relocation", "relocation",
+    "new grads", "no experience needed", "entry-level", "Mid Level", "level 3", "Level II",
+    "seasonal", "permanent", "direct hire", "Class A", "OTR", "CDL-A", "UK", "USA", "U.S.A.",
+]
+
+
+def test_every_noise_phrase_has_a_hint_word() -> None:
+    """strip_noise skips the noise rules for a title without a hint word: each phrase must
+    match some sample, and every sample that the rules change must hold a hint."""
+    import re
+
+    from tokenworks.plugins.job_titles import clean
+
+    titles = ["Nurse " + s for s in NOISE_SAMPLES]
+    for phrase in clean._NOISE_PHRASES:
+        assert any(re.search(phrase, t, re.IGNORECASE) for t in titles), phrase
+    for t in titles:
+        assert clean._NOISE.sub(" ", t) != t, t
+        assert clean._has_noise_hint(t), t
 
 
 def test_no_published_title_loses_words_to_the_city_rules() -> None:
@@ -281,6 +313,14 @@ def test_cli_normalize_file(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert lines[0]["candidates"][0]["code"] == "53-3032.00"
     assert lines[1]["seniority"] == "senior"
+
+
+def test_record_json_is_the_generic_encoding(resolver: TitleResolver) -> None:
+    titles = ["Sr. Data Scientist", 'The "Best" \\ Nurse', "Ingénieur logiciel \u5317\u4eac",
+              "asdfgh", "RN \u2028 Night Shift", "Chef\tde cuisine", "Senior Director"]
+    for title, res in zip(titles, resolver.resolve_many(titles, top_k=3), strict=True):
+        assert record_json(title, res) == json.dumps(resolution_record(title, res),
+                                                     ensure_ascii=False)
 
 
 def test_normalize_lines_in_worker_processes(resolver: TitleResolver) -> None:

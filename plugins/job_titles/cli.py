@@ -8,6 +8,7 @@ before is answered from a cache.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -41,10 +42,34 @@ def resolution_record(title: str, res: Resolution) -> dict[str, Any]:
     }
 
 
+_string = json.encoder.py_encode_basestring  # replaced by the C one below when present
+_string = getattr(json.encoder, "c_encode_basestring", None) or _string
+_BOOL = {True: "true", False: "false"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _occupation_json(code: str, occupation: str, soc: str) -> str:
+    return f'{{"code": {_string(code)}, "occupation": {_string(occupation)}, "soc": {_string(soc)}'
+
+
+def record_json(title: str, res: Resolution) -> str:
+    """`json.dumps(resolution_record(title, res), ensure_ascii=False)`, the same text, built
+    directly: a record's candidates repeat their occupation's fields, and the generic encoder
+    cost a tenth of a bulk run."""
+    cands = ", ".join(
+        f'{_occupation_json(c.code, c.occupation, c.soc)}, "confidence": '
+        f'{float(c.confidence)!r}, "matched": {_string(c.matched)}}}'
+        for c in res.candidates)
+    seniority = "null" if res.seniority is None else _string(res.seniority)
+    return (f'{{"title": {_string(title)}, "cleaned": {_string(res.cleaned)}, '
+            f'"seniority": {seniority}, "confident": {_BOOL[bool(res.confident)]}, '
+            f'"ambiguous": {_BOOL[bool(res.ambiguous)]}, "candidates": [{cands}]}}')
+
+
 def _resolve_chunk(args: tuple[list[str], int]) -> list[str]:
     titles, top = args
     resolver = _worker_resolver or get_resolver()
-    return [json.dumps(resolution_record(t, res), ensure_ascii=False)
+    return [record_json(t, res)
             for t, res in zip(titles, resolver.resolve_many(titles, top_k=top), strict=True)]
 
 

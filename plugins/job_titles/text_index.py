@@ -253,7 +253,7 @@ class Space:
                 rows: np.ndarray, vals: np.ndarray, prune_df: int | None) -> None:
         self.n = n
         self._csr: sparse.csr_matrix | None = None
-        self._keys: np.ndarray | None = None
+        self._by_row: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.fid = fid
         self.idf = idf
         self.df = df
@@ -337,21 +337,31 @@ class Space:
         return self._csr
 
     def pair_scores(self, batch: QueryBatch, qs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The cosine of query qs[i] with row rows[i], for each i: binary searches in the
-        postings for the queries' few features, where a whole product would be wasted.
-        The batch's entries must be grouped by query (as `batch` makes them)."""
-        if self._keys is None:
-            self._keys = (np.repeat(np.arange(len(self.fid), dtype=np.int64) * self.n,
-                                    np.diff(self.indptr)) + self.rows)
-        first = np.searchsorted(batch.row, np.arange(batch.n))
-        count = np.searchsorted(batch.row, np.arange(batch.n), side="right") - first
-        n_f = count[qs]
-        ent = _ranges(first[qs], n_f)  # the batch entries (features) of each pair's query
-        rep = np.repeat(np.arange(len(qs)), n_f)
-        want = batch.feat[ent] * self.n + rows[rep]
-        at = np.minimum(np.searchsorted(self._keys, want), len(self._keys) - 1)
-        hit = self._keys[at] == want
-        return np.bincount(rep[hit], weights=self.vals[at[hit]] * batch.w[ent[hit]],
+        """The cosine of query qs[i] with row rows[i], for each i, where a whole product
+        would be wasted: each row's few features (the postings, row-major) are looked up
+        among the batch's (query, feature) keys, a small sorted array that stays in cache;
+        searching the long postings instead cost three times as much."""
+        if self._by_row is None:
+            order = np.argsort(self.rows, kind="stable")  # features ascending within a row
+            feat = np.repeat(np.arange(len(self.fid), dtype=np.int64), np.diff(self.indptr))
+            ptr = np.concatenate(([0], np.cumsum(np.bincount(self.rows, minlength=self.n))))
+            self._by_row = (ptr.astype(np.int64), feat[order], self.vals[order])
+        ptr, feat, vals = self._by_row
+        out = np.zeros(len(qs))
+        if not len(batch.row) or not len(qs):
+            return out
+        n_f = len(self.fid)
+        keys = batch.row * n_f + batch.feat
+        by_key = np.argsort(keys, kind="stable")
+        keys = keys[by_key]
+        start = ptr[rows]
+        count = ptr[rows + 1] - start
+        ent = _ranges(start, count)  # the postings of each pair's row
+        rep = np.repeat(np.arange(len(qs)), count)
+        want = qs[rep] * n_f + feat[ent]
+        at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        hit = keys[at] == want
+        return np.bincount(rep[hit], weights=vals[ent[hit]] * batch.w[by_key[at[hit]]],
                            minlength=len(qs)).astype(np.float64, copy=False)
 
     def sparse_scores(self, batch: QueryBatch) -> sparse.csr_matrix:
