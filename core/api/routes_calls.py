@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Header, Path, Response
 from starlette.concurrency import run_in_threadpool
 
 from tokenworks.blocks import blocks_from_json
+from tokenworks.host import Host
 from tokenworks.metering import CallOutcome
 from tokenworks.store import CallRecord
 
@@ -50,27 +51,38 @@ def from_record(record: CallRecord) -> CallResult:
                  "charged only if it succeeded. A cacheable function (cache_ttl in the "
                  "catalog) may answer from the result cache: `cached` is then true, and the "
                  "call is charged like any other."))
-def run_call(
+async def run_call(
     response: Response, host: HostDep, caller: CallerDep,
     payload: Annotated[dict[str, Any], Body(description="the function's input")],
     idempotency_key: IdempotencyKey = None,
     name: str = Path(min_length=1, max_length=100),
 ) -> CallResult:
+    # Async, with the call (and any store read) in one worker thread: FastAPI checks the
+    # response model of a sync route in a worker thread of its own (serialize_response in
+    # fastapi/routing.py), a second hop there and back per call for a few microseconds of
+    # work; for an async route it does that check here, in the event loop.
     user = caller.user.name
     call_id = call_id_for(user, idempotency_key) if idempotency_key else None
-    outcome: CallOutcome = host.call(name, user, payload, call_id)
+    outcome, balance = await run_in_threadpool(_call, host, name, user, payload, call_id)
     if idempotency_key:
         response.headers["Idempotency-Key"] = idempotency_key
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    # The meter knows the start and (mostly) the balance after: no store reads for them.
-    balance = outcome.balance if outcome.balance is not None else host.store.balance(user)
     return CallResult(
         call_id=outcome.call_id, function=outcome.function, user=outcome.user,
         status=outcome.status, charged=outcome.charged, balance=balance,
         blocks=outcome.blocks, error=outcome.error, latency_ms=outcome.latency_ms,
         replayed=outcome.replayed, cached=outcome.cached, cached_at=outcome.cached_at,
         started_at=outcome.started_at)
+
+
+def _call(host: Host, name: str, user: str, payload: dict[str, Any],
+          call_id: str | None) -> tuple[CallOutcome, int]:
+    """The call and the balance after it (in a worker thread: both may wait for the store)."""
+    outcome = host.call(name, user, payload, call_id)
+    # The meter knows the start and (mostly) the balance after: no store reads for them.
+    balance = outcome.balance if outcome.balance is not None else host.store.balance(user)
+    return outcome, balance
 
 
 @router.get("/calls/{call_id}", response_model=CallResult, summary="One of your calls",

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -74,6 +74,16 @@ _MOVE = (
     "balance_after) SELECT %(at)s, %(user)s, %(kind)s, %(amount)s, %(call_id)s, %(actor)s, "
     "%(reason)s, balance FROM moved RETURNING balance_after"
 )
+# The start of a call in one statement, so in one autocommit transaction (no BEGIN and
+# COMMIT round trips): insert the call row (ON CONFLICT: an existing id is the idempotent
+# replay; a concurrent insert of the same id makes this one wait for its outcome), debit the
+# account conditionally and write the hold ledger row with the balance the UPDATE returned.
+# A refusal must write nothing, so the statement then fails on purpose: the cast of a text
+# that is no integer raises and the whole statement, the call row included, rolls back. The
+# cast's argument names a column (not a constant or a parameter), so the planner cannot fold
+# it and raise on every call; CASE evaluates its arms in order, so the account look-up of a
+# cost-0 call runs only for a call that was inserted and held nothing.
+_REFUSED = "tokenworks: call refused"
 _BEGIN = (
     "WITH new_call AS (INSERT INTO calls (" + CALL_COLUMNS + ") VALUES (%(call_id)s, %(user)s, "
     "%(function)s, %(plugin)s, %(plugin_version)s, %(cost)s, 'running', %(input_hash)s, "
@@ -84,8 +94,12 @@ _BEGIN = (
     "RETURNING balance), "
     "held AS (INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, reason, "
     "balance_after) SELECT %(at)s, %(user)s, 'hold', -%(cost)s, %(call_id)s, %(user)s, "
-    "%(reason)s, balance FROM moved RETURNING id) "
-    "SELECT (SELECT count(*) FROM new_call), (SELECT count(*) FROM held)"
+    "%(reason)s, balance FROM moved RETURNING id), "
+    "outcome AS (SELECT (SELECT count(*) FROM new_call) AS inserted, "
+    "(SELECT count(*) FROM held) AS held) "
+    "SELECT inserted, CASE WHEN inserted = 0 OR held = 1 THEN held "
+    "WHEN %(cost)s = 0 AND EXISTS (SELECT 1 FROM accounts WHERE user_name = %(user)s) THEN 0 "
+    "ELSE CAST('" + _REFUSED + " ' || inserted AS integer) END FROM outcome"
 )
 # A settlement in one statement (so in one transaction, without BEGIN and COMMIT): the call
 # row goes from running to final, and only if it did, the capture (amount 0) or release row
@@ -310,21 +324,23 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
     def begin_call(self, call: NewCall, fresh: bool = False) -> CallRecord | None:
         # ``fresh`` saves nothing here: the INSERT ... ON CONFLICT is the look-up. If another
         # replica is inserting the same id right now, PostgreSQL makes this one wait for it.
-        with self._transaction() as conn:
-            inserted, held = conn.execute(_BEGIN, {
-                "call_id": call.call_id, "user": call.user, "function": call.function,
-                "plugin": call.plugin, "plugin_version": call.plugin_version,
-                "cost": call.cost, "input_hash": call.input_hash, "input_json": call.input_json,
-                "at": utcnow(), "started_at": call.started_at, "deadline_at": call.deadline_at,
-                "reason": f"hold for {call.function}"}).fetchone()
-            if inserted and (held or call.cost == 0):
-                if call.cost == 0 and conn.execute(
-                        "SELECT 1 FROM accounts WHERE user_name = %s", (call.user,)
-                ).fetchone() is None:
-                    raise UnknownUserError(f"no such user: {call.user}")
-                return None
+        with self._connection() as conn:  # one statement: its own transaction
+            try:
+                [inserted, _] = conn.execute(_BEGIN, {
+                    "call_id": call.call_id, "user": call.user, "function": call.function,
+                    "plugin": call.plugin, "plugin_version": call.plugin_version,
+                    "cost": call.cost, "input_hash": call.input_hash,
+                    "input_json": call.input_json, "at": utcnow(),
+                    "started_at": call.started_at, "deadline_at": call.deadline_at,
+                    "reason": f"hold for {call.function}"}).fetchone()
+            except psycopg.errors.InvalidTextRepresentation as error:
+                if _REFUSED not in str(error):
+                    raise
+                # Refused, and nothing written. Why (unknown user, or the balance now) is
+                # read afterwards: a refusal is rare, and the common path stays one statement.
+                _refuse(conn, call.user, call.cost)
             if inserted:
-                _refuse(conn, call.user, call.cost)  # raises: the call row rolls back
+                return None
         return self.get_call(call.call_id)  # the id exists: the idempotent replay
 
     def finish_call(
@@ -462,7 +478,7 @@ def describe_url(url: str) -> str:
     return f"{where}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
-def _refuse(conn: psycopg.Connection, user: str, amount: int) -> None:
+def _refuse(conn: psycopg.Connection, user: str, amount: int) -> NoReturn:
     row = conn.execute("SELECT balance FROM accounts WHERE user_name = %s", (user,)).fetchone()
     if row is None:
         raise UnknownUserError(f"no such user: {user}")
