@@ -9,9 +9,11 @@ bench/metering.py), then drives metered calls through `POST /api/functions/noop/
   `users add`, `tokens grant` and `keys create` for --users users; the servers run with
   $TOKENWORKS_API_RATE and $TOKENWORKS_API_BURST raised so the per-key rate limit
   (core/api/ratelimit.py, 5/s with bursts of 30 by default) never throttles the run;
-- --concurrency threads, each with its own httpx2 client (keep-alive connections) and an
-  Idempotency-Key per call, spread round-robin over the replicas, until --calls calls or
-  --seconds seconds, whichever comes first (after a short warm-up that is not timed);
+- --concurrency threads, each with its own keep-alive connection to each replica (stdlib
+  http.client: the generator shares the two cores with what it measures, and httpx2 cost
+  about three times its CPU per request) and an Idempotency-Key per call, spread
+  round-robin over the replicas, until --calls calls or --seconds seconds, whichever comes
+  first (after a short warm-up that is not timed);
 - the report: calls/s, p50/p99 latency, errors by HTTP status (anything but a 200 with a
   succeeded call is an error); then, with the servers stopped, `tokenworks ledger verify`
   and the books check: the tokens the bench users lost == successful calls x cost == the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -335,18 +338,49 @@ class Workspace:
 
 # -- the load ----------------------------------------------------------------------------
 
-def one_call(client: httpx2.Client, url: str, key: str) -> tuple[float, str, int]:
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection per server (host, port), reopened after an error."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._connections: dict[str, http.client.HTTPConnection] = {}
+
+    def post_json(self, url: str, payload: dict[str, Any],
+                  headers: dict[str, str]) -> tuple[int, bytes]:
+        parts = urlsplit(url)
+        connection = self._connections.get(parts.netloc)
+        if connection is None:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port,
+                                                    timeout=self._timeout)
+            self._connections[parts.netloc] = connection
+        try:
+            connection.request("POST", parts.path, body=json.dumps(payload).encode(),
+                               headers={**headers, "Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, response.read()
+        except (http.client.HTTPException, OSError):
+            connection.close()
+            del self._connections[parts.netloc]
+            raise
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+
+def one_call(client: KeepAlive, url: str, key: str) -> tuple[float, str, int]:
     """One metered call: (ms, outcome, charged); outcome "ok", an HTTP status, or an error."""
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex}
     started = time.perf_counter()
     try:
-        response = client.post(url, json={"n": 1}, headers=headers)
-        body = response.json() if response.status_code == 200 else None
-    except (httpx2.HTTPError, ValueError) as error:
+        status, raw = client.post_json(url, {"n": 1}, headers)
+        body = json.loads(raw) if status == 200 else None
+    except (http.client.HTTPException, OSError, ValueError) as error:
         return (time.perf_counter() - started) * 1000, type(error).__name__, 0
     ms = (time.perf_counter() - started) * 1000
     if body is None:
-        return ms, str(response.status_code), 0
+        return ms, str(status), 0
     if body.get("status") != "succeeded":
         return ms, f"200 {body.get('status')}", int(body.get("charged") or 0)
     return ms, "ok", int(body.get("charged") or 0)
@@ -382,30 +416,31 @@ def drive(urls: list[str], keys: list[str], options: Options, pgids: list[int],
 
     def worker(index: int) -> None:
         tally, key = tallies[index], keys[index % len(keys)]
-        limits = httpx2.Limits(max_connections=len(urls), max_keepalive_connections=len(urls))
+        client = KeepAlive(timeout=30)
         try:
-            with httpx2.Client(trust_env=False, timeout=30, limits=limits) as client:
-                for i in range(options.warmup):
-                    _, outcome, charged = one_call(client, targets[(index + i) % len(urls)], key)
-                    tally.charged += charged
-                    tally.warm_ok += outcome == "ok"
-                    tally.warm_errors += outcome != "ok"
-                warmed.wait()
-                go.wait()
-                while not stop.is_set():
-                    n = next(ticket)
-                    if n >= options.calls or time.perf_counter() >= clock["deadline"]:
-                        break
-                    ms, outcome, charged = one_call(client, targets[n % len(urls)], key)
-                    tally.latencies.append(ms)
-                    tally.outcomes[outcome] += 1
-                    tally.charged += charged
+            for i in range(options.warmup):
+                _, outcome, charged = one_call(client, targets[(index + i) % len(urls)], key)
+                tally.charged += charged
+                tally.warm_ok += outcome == "ok"
+                tally.warm_errors += outcome != "ok"
+            warmed.wait()
+            go.wait()
+            while not stop.is_set():
+                n = next(ticket)
+                if n >= options.calls or time.perf_counter() >= clock["deadline"]:
+                    break
+                ms, outcome, charged = one_call(client, targets[n % len(urls)], key)
+                tally.latencies.append(ms)
+                tally.outcomes[outcome] += 1
+                tally.charged += charged
         except threading.BrokenBarrierError:
             pass
         except BaseException as error:
             failures.append(error)
             warmed.abort()
             go.abort()
+        finally:
+            client.close()
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"load-{i}")
                for i in range(options.concurrency)]
