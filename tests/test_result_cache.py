@@ -8,6 +8,7 @@ both of the store's holds modes and on PostgreSQL.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +23,7 @@ from tokenworks import FunctionSpec
 from tokenworks.errors import FunctionDisabledError, TokenworksError, UnknownFunctionError
 from tokenworks.host import Host
 from tokenworks.result_cache import cache_key
-from tokenworks.store import utcnow
+from tokenworks.store import DuckDBStore, utcnow
 from tokenworks.store.base import CachedResult
 
 PROBE = "cache_probe.py"
@@ -62,6 +63,7 @@ def tamper(host: Host, statement: str) -> None:
         with host.store._transaction() as conn:
             conn.execute(statement)
     else:
+        host.store._await_pending()  # new entries are written behind their calls
         host.store._write(lambda cursor: cursor.execute(statement))
 
 
@@ -363,3 +365,31 @@ def test_migration_4_marks_earlier_calls_not_cached(tmp_path: Path, monkeypatch)
         assert store.verify_books().ok
     finally:
         store.close()
+
+
+def test_an_entry_kept_behind_its_call_is_served_before_the_table_has_it(tmp_path):
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    now = utcnow()
+    entry = CachedResult("k1", "cache_count", "1.0", "[]", now, now + timedelta(hours=1))
+    busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer(cursor) -> None:
+        busy.set()
+        assert release.wait(10)
+
+    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
+    blocker.start()
+    try:
+        assert busy.wait(10)
+        store.cache_put(entry)  # returns at once: the writer is busy
+        assert store.cache_get("k1", now) == entry
+        assert store.cache_get("k1", now + timedelta(hours=2)) is None  # expiry still holds
+        assert store._peek("SELECT count(*) FROM result_cache") == [(0,)]
+    finally:
+        release.set()
+        blocker.join(10)
+    store._await_pending()
+    assert store._peek("SELECT count(*) FROM result_cache") == [(1,)]
+    assert store._unwritten_cache == {}
+    assert store.cache_get("k1", now) == entry
+    store.close()

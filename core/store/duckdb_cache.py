@@ -2,6 +2,10 @@
 
 A mixin of DuckDBStore, kept apart like duckdb_api.py. Every write goes through the
 store's one writer; a clear is an admin change, so it is logged and raises the state version.
+With holds in memory a new entry is written behind the call that made it, like the call
+itself (write_behind.py): the caller does not wait for a transaction that only saves later
+calls work. Until the table has it, the entry is served from memory. It is not journaled:
+an entry lost to a crash is a cache miss, nothing more.
 """
 
 from __future__ import annotations
@@ -18,24 +22,46 @@ CACHE_COLUMNS = "cache_key, function, plugin_version, result_json, created_at, e
 
 
 class DuckDBResultCache(ResultCacheStore):
+    _unwritten_cache: dict[str, CachedResult]  # kept, not yet in the table (DuckDBStore sets)
+
     def cache_get(self, key: str, now: datetime) -> CachedResult | None:
-        # The cache's own writes are synchronous: nothing pending can change this read.
+        entry = self._unwritten_cache.get(key)
+        if entry is not None:
+            return entry if entry.expires_at > now else None
+        # No wait for the calls pending: they cannot change this read.
         rows = self._peek(f"SELECT {CACHE_COLUMNS} FROM result_cache "
                           "WHERE cache_key = ? AND expires_at > ?", [key, now])
         return CachedResult(*rows[0]) if rows else None
 
     def cache_put(self, entry: CachedResult) -> None:
-        def work(cursor: duckdb.DuckDBPyConnection) -> None:
-            cursor.execute(
-                f"INSERT INTO result_cache ({CACHE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (cache_key) DO UPDATE SET result_json = excluded.result_json, "
-                "created_at = excluded.created_at, expires_at = excluded.expires_at",
-                [entry.key, entry.function, entry.plugin_version, entry.result_json,
-                 entry.created_at, entry.expires_at])
+        if self._behind is None:
+            self._write_cache_entries([entry])
+            return
+        self._unwritten_cache[entry.key] = entry
+        self._behind.submit(entry)
 
-        self._write(work)
+    def _write_cache_entries(self, entries: list[CachedResult]) -> None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            for entry in entries:
+                cursor.execute(
+                    f"INSERT INTO result_cache ({CACHE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (cache_key) DO UPDATE SET result_json = excluded.result_json, "
+                    "created_at = excluded.created_at, expires_at = excluded.expires_at",
+                    [entry.key, entry.function, entry.plugin_version, entry.result_json,
+                     entry.created_at, entry.expires_at])
+
+        try:
+            self._write(work)
+        finally:
+            for entry in entries:
+                # Unless a newer entry replaced it meanwhile (then that one's write drops it;
+                # at worst a race here makes it a miss until then, never a wrong answer).
+                if self._unwritten_cache.get(entry.key) is entry:
+                    self._unwritten_cache.pop(entry.key, None)
 
     def cache_clear(self, function: str | None, actor: str, reason: str) -> int:
+        self._await_pending()  # entries on their way to the table are cleared too
+
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
             if function is None:
                 [dropped] = cursor.execute("DELETE FROM result_cache").fetchone()
@@ -59,6 +85,8 @@ class DuckDBResultCache(ResultCacheStore):
             params += [value for item in sorted(versions.items()) for value in item]
         else:
             current = " OR true"  # no functions loaded: nothing in the cache can match
+
+        self._await_pending()
 
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
             [dropped] = cursor.execute(

@@ -42,6 +42,7 @@ from ..errors import (
 )
 from .base import (
     BooksReport,
+    CachedResult,
     CallRecord,
     CallStatus,
     FunctionOverrides,
@@ -79,9 +80,9 @@ from .write_behind import WriteBehind
 
 log = logging.getLogger("tokenworks.store")
 T = TypeVar("T")
-# A journaled call waiting for the tables: its record and its journal segment (None
-# without a journal, on a :memory: store).
-Pending = tuple[Record, int | None]
+# What waits for the tables: a journaled call (its record and its journal segment, None
+# without a journal, on a :memory: store), or a result cache entry.
+Pending = tuple[Record, int | None] | CachedResult
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
@@ -121,6 +122,7 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         # background. A :memory: database dies with the process, so it needs no journal.
         self._journal: CallJournal | None = None
         self._behind: WriteBehind[Pending] | None = None
+        self._unwritten_cache: dict[str, CachedResult] = {}
         if self._book is not None:
             if self.path != ":memory:":
                 self._journal = CallJournal(self.path)
@@ -436,14 +438,24 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
 
     def _write_pending(self, pending: list[Pending]) -> None:
         """The write-behind thread's work: journaled calls into the tables, all in one
-        transaction, or one by one if that fails (so one bad call cannot hold up others)."""
-        try:
-            self._writer.write(Records(tuple(record for record, _ in pending)))
-            written = pending
-        except Exception:
-            written = [item for item in pending if self._write_one_pending(item[0])]
-        if self._journal is not None:
-            self._journal.written([segment for _, segment in written if segment is not None])
+        transaction, or one by one if that fails (so one bad call cannot hold up others);
+        then the result cache's new entries."""
+        calls = [item for item in pending if not isinstance(item, CachedResult)]
+        entries = [item for item in pending if isinstance(item, CachedResult)]
+        if calls:
+            try:
+                self._writer.write(Records(tuple(record for record, _ in calls)))
+                written = calls
+            except Exception:
+                written = [item for item in calls if self._write_one_pending(item[0])]
+            if self._journal is not None:
+                self._journal.written([segment for _, segment in written
+                                       if segment is not None])
+        if entries:
+            try:
+                self._write_cache_entries(entries)
+            except Exception:  # a lost entry is a later miss, nothing more
+                log.warning("result cache: %d entries not kept", len(entries), exc_info=True)
 
     def _write_one_pending(self, record: Record) -> bool:
         for attempt in (1, 2):
