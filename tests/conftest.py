@@ -6,7 +6,9 @@ import importlib.metadata
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +44,27 @@ def plugin_folder(directory: Path, *names: str) -> Path:
         else:
             shutil.copy(source, folder / source.name)
     return folder
+
+
+@contextmanager
+def busy_writer(store: Any) -> Iterator[None]:
+    """Keep a DuckDB store's one writer busy in a transaction of its own for the block:
+    writes queue up meanwhile, and the next transaction takes them together."""
+    busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer(cursor: Any) -> None:
+        busy.set()
+        assert release.wait(10)
+
+    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
+    blocker.start()
+    try:
+        assert busy.wait(10)
+        yield
+    finally:
+        release.set()
+        blocker.join(10)
+        assert not blocker.is_alive()
 
 
 def run_threads(count: int, work: Callable[[int], None]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_threads
+from conftest import busy_writer, run_threads
 
 from tokenworks.errors import InsufficientTokensError, UnknownUserError
 from tokenworks.store import DuckDBStore, NewCall, utcnow
@@ -62,15 +62,6 @@ def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
     Each write must make exactly one store write. Returns each one's result, or the
     exception it raised, in order.
     """
-    queued, release = threading.Event(), threading.Event()
-
-    def hold_the_writer(cursor) -> None:
-        queued.set()
-        assert release.wait(10)
-
-    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
-    blocker.start()
-    assert queued.wait(10)
     outcomes: list[Any] = [None] * len(writes)
 
     def run(index: int) -> None:
@@ -80,14 +71,14 @@ def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
             outcomes[index] = error
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writes))]
+    with busy_writer(store):
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(store._writer._queue) < len(writes):
+            assert time.monotonic() < deadline, "the writes never queued up"
+            time.sleep(0.001)
     for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(store._writer._queue) < len(writes):
-        assert time.monotonic() < deadline, "the writes never queued up"
-        time.sleep(0.001)
-    release.set()
-    for thread in [blocker, *threads]:
         thread.join(10)
         assert not thread.is_alive()
     return outcomes
@@ -100,20 +91,9 @@ def finish_behind_a_busy_writer(store: DuckDBStore, *finishes: Callable[[], Any]
     write-behind thread finds them queued: the first it took may go alone, the rest go
     together in the next transaction.
     """
-    queued, release = threading.Event(), threading.Event()
-
-    def hold_the_writer(cursor) -> None:
-        queued.set()
-        assert release.wait(10)
-
-    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
-    blocker.start()
-    assert queued.wait(10)
-    outcomes = [finish() for finish in finishes]
-    assert store._behind.pending() == len(finishes)  # answered, not written yet
-    release.set()
-    blocker.join(10)
-    assert not blocker.is_alive()
+    with busy_writer(store):
+        outcomes = [finish() for finish in finishes]
+        assert store._behind.pending() == len(finishes)  # answered, not written yet
     store._await_pending()
     return outcomes
 

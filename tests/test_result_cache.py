@@ -8,7 +8,6 @@ both of the store's holds modes and on PostgreSQL.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import busy_writer
 from pgserver import throwaway_database
 from pydantic import ValidationError
 
@@ -371,23 +371,11 @@ def test_an_entry_kept_behind_its_call_is_served_before_the_table_has_it(tmp_pat
     store = DuckDBStore(tmp_path / "store.duckdb")
     now = utcnow()
     entry = CachedResult("k1", "cache_count", "1.0", "[]", now, now + timedelta(hours=1))
-    busy, release = threading.Event(), threading.Event()
-
-    def hold_the_writer(cursor) -> None:
-        busy.set()
-        assert release.wait(10)
-
-    blocker = threading.Thread(target=store._write, args=(hold_the_writer,))
-    blocker.start()
-    try:
-        assert busy.wait(10)
+    with busy_writer(store):
         store.cache_put(entry)  # returns at once: the writer is busy
         assert store.cache_get("k1", now) == entry
         assert store.cache_get("k1", now + timedelta(hours=2)) is None  # expiry still holds
         assert store._peek("SELECT count(*) FROM result_cache") == [(0,)]
-    finally:
-        release.set()
-        blocker.join(10)
     store._await_pending()
     assert store._peek("SELECT count(*) FROM result_cache") == [(1,)]
     assert store._unwritten_cache == {}
