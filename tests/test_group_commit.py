@@ -484,3 +484,20 @@ def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_s
         assert record.deadline_at == call.deadline_at
     assert {u: store.balance(u) for u in charged} == {u: 100 - c for u, c in charged.items()}
     assert_books(store)
+
+
+def test_a_failed_call_frees_its_tokens_before_its_release_is_written(memory_store):
+    store = memory_store
+    store.create_user("ann", "user", "x", 3, actor="t")
+    first, second = new_call("c1", cost=3), new_call("c2", cost=3)
+    store.begin_call(first)
+    with busy_writer(store):
+        assert store.finish_call(first, "failed", 1.0, error="boom").balance == 3
+        # Its release changes no balance, so its tokens are free before it is written.
+        assert store.begin_call(second) is None
+        assert store.finish_call(second, "succeeded", 1.0, "[]").balance == 0
+        with pytest.raises(InsufficientTokensError):
+            store.begin_call(new_call("c3", cost=1))  # the capture's tokens stay held
+    assert store.balance("ann") == 0
+    assert [store.get_call(c).status for c in ("c1", "c2")] == ["failed", "succeeded"]
+    assert_books(store)

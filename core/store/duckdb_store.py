@@ -420,7 +420,7 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         record = Record(reservation, status, latency_ms, result_json, error, "host",
                         cached=cached, finished_at=utcnow())
         # Until the tables have it, the book answers for the call with its final record.
-        reservation.final = _final_record(record)
+        self._book.finished(reservation, _final_record(record))
         if self._journal is None:
             segment = None
         else:
@@ -507,12 +507,16 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
                        entry["plugin_version"], entry["cost"], entry["input_hash"],
                        entry["input_json"], datetime.fromisoformat(entry["deadline_at"]),
                        datetime.fromisoformat(entry["started_at"]))
-        try:
-            reservation, _ = self._book.reserve_call(call)
-        except (InsufficientTokensError, UnknownUserError) as error:
-            # Cannot happen: the call held its tokens when it ran. Say so, loudly.
-            log.error("call journal: call %s cannot be written: %s", call.call_id, error)
-            return None
+        if entry["status"] != "succeeded":
+            # It captures nothing: its tokens were freed when it ended (the book's finished).
+            reservation = Reservation(call.user, call.cost, call, call.started_at, freed=True)
+        else:
+            try:
+                reservation, _ = self._book.reserve_call(call)
+            except (InsufficientTokensError, UnknownUserError) as error:
+                # Cannot happen: the call held its tokens when it ran. Say so, loudly.
+                log.error("call journal: call %s cannot be written: %s", call.call_id, error)
+                return None
         return Record(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
                       entry["error"], entry["actor"], cached=entry["cached"],
                       finished_at=datetime.fromisoformat(entry["finished_at"]))

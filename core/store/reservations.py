@@ -47,6 +47,7 @@ class Reservation:
     dropped: bool = False  # written or cancelled: its tokens are no longer held
     # The call's final record once it is over and journaled, until the tables have it.
     final: CallRecord | None = None
+    freed: bool = False  # its tokens no longer held before it is written (captured nothing)
 
 
 class ReservationBook:
@@ -104,6 +105,16 @@ class ReservationBook:
 
     # -- settling -----------------------------------------------------------------------
 
+    def finished(self, reservation: Reservation, final: CallRecord) -> None:
+        """A call is over and on its way to the tables: the book answers for it with its
+        final record until they have it. A call that captures nothing frees its tokens at
+        once: its release changes no balance, so nothing needs to wait for the write."""
+        with self._lock:
+            reservation.final = final
+            if final.status != "succeeded" and not reservation.freed:
+                self._unhold(reservation.user, reservation.amount)
+                reservation.freed = True
+
     def running(self, call_id: str) -> Reservation | None:
         with self._lock:
             return self._calls.get(call_id)
@@ -145,14 +156,19 @@ class ReservationBook:
     def _drop(self, reservation: Reservation) -> None:
         if reservation.dropped:
             return  # written, then cancelled by a finally: once is enough
-        left = self._held.get(reservation.user, 0) - reservation.amount
-        if left:
-            self._held[reservation.user] = left
-        else:
-            self._held.pop(reservation.user, None)
+        if not reservation.freed:
+            self._unhold(reservation.user, reservation.amount)
         if reservation.call is not None:
-            del self._calls[reservation.call.call_id]
+            # A call written from the journal at start was never in the book.
+            self._calls.pop(reservation.call.call_id, None)
         reservation.dropped = True
+
+    def _unhold(self, user: str, amount: int) -> None:
+        left = self._held.get(user, 0) - amount
+        if left:
+            self._held[user] = left
+        else:
+            self._held.pop(user, None)
 
     def forget_balances(self, users: Iterable[str]) -> None:
         """Read these balances afresh next time (after a write found them changed)."""
