@@ -67,9 +67,11 @@ class CallJournal:
 
     def discard_leftovers(self) -> None:
         """Delete the earlier process's segments (their calls are in the tables now)."""
-        for path in self._segment_paths():
+        paths = self._segment_paths()
+        for path in paths:
             path.unlink()
-        _sync_folder(self._folder)
+        if paths:  # nothing to make durable on a start without leftovers
+            _sync_folder(self._folder)
 
     def _segment_paths(self) -> list[Path]:
         numbered = []

@@ -420,12 +420,15 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         record = Record(reservation, status, latency_ms, result_json, error, "host",
                         cached=cached, finished_at=utcnow())
         # Until the tables have it, the book answers for the call with its final record.
-        self._book.finished(reservation, _final_record(record))
+        final = _final_record(record)
+        self._book.finished(reservation, final)
         if self._journal is None:
             segment = None
         else:
             try:
-                segment = self._journal.append(_journal_entry(record))
+                # All that writing it takes: its final record and who settled it.
+                segment = self._journal.append({**dataclasses.asdict(final),
+                                                "actor": record.actor})
             except OSError:
                 log.exception("call %s: the call journal failed; writing the call directly",
                               call.call_id)
@@ -693,21 +696,6 @@ def _final_record(record: Record) -> CallRecord:
                       record.status, c.input_hash, c.input_json, record.result_json,
                       record.error, record.reservation.started_at, c.deadline_at,
                       record.finished_at, record.latency_ms, record.cached)
-
-
-def _journal_entry(record: Record) -> dict[str, Any]:
-    """What the journal keeps of a finished call: all that writing it takes."""
-    c = record.call
-    return {
-        "call_id": c.call_id, "user": c.user, "function": c.function, "plugin": c.plugin,
-        "plugin_version": c.plugin_version, "cost": c.cost, "input_hash": c.input_hash,
-        "input_json": c.input_json, "deadline_at": c.deadline_at.isoformat(),
-        "started_at": record.reservation.started_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        "status": record.status, "latency_ms": record.latency_ms,
-        "result_json": record.result_json, "error": record.error, "actor": record.actor,
-        "cached": record.cached,
-    }
 
 
 def _check_balances(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None:
