@@ -366,15 +366,15 @@ def table(result: dict[str, Any]) -> str:
 # -- fitting the ranker (--fit) --------------------------------------------------------------
 def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10,
             seed: int = 0, nonsense: int = 200, extra: int = 3000,
-            known: int = 1500) -> list[tuple[int, Any, int, Any]]:
+            known: int = 1500) -> list[tuple[int, Any, int, Any, Any]]:
     """Training samples for the ranker, never using the report split's test titles: the other
     eligible lay titles, in `folds` folds, each resolved against an index without its fold
     (and without the report split's test titles). Plus `nonsense` random strings (fold -1),
     whose answer is "none of these", and `extra` other alternate titles (fold -2), held out
     the same way, as more (if less typical) examples, and `known` indexed titles of one
     occupation resolved against an index that holds them (fold -3): in use, most titles are
-    found as typed. Each sample: (fold, features, label or -1, SOC-match mask over the
-    candidates)."""
+    found as typed. Each sample: (fold, features, label or -1, SOC-match and major-group-match
+    masks over the candidates)."""
     from tokenworks.plugins.job_titles.clean import clean_title
     from tokenworks.plugins.job_titles.resolver import TitleResolver
 
@@ -393,7 +393,7 @@ def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10
                      and len(codes_by_string[t.title.lower()]) == 1})
     others = rng.sample(others, min(extra, len(others)))
     lay_count = len(pool)
-    samples: list[tuple[int, Any, int, Any]] = []
+    samples: list[tuple[int, Any, int, Any, Any]] = []
     for f in range(folds):
         fold = pool[f::folds] + others[f::folds]
         out = report | {t.lower() for t in fold}
@@ -406,7 +406,8 @@ def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10
                 continue
             codes = [resolver.codes[i] for i in ev.cand.tolist()]
             label = codes.index(code) if code in codes else -1
-            samples.append((tag, ev.X, label, np.array([c[:7] == code[:7] for c in codes])))
+            samples.append((tag, ev.X, label, np.array([c[:7] == code[:7] for c in codes]),
+                            np.array([c[:2] == code[:2] for c in codes])))
         if f == 0:
             indexed = sorted({t.title for t in data.titles if t.title.lower() not in out
                               and len(codes_by_string[t.title.lower()]) == 1})
@@ -418,30 +419,32 @@ def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10
                 codes = [resolver.codes[i] for i in ev.cand.tolist()]
                 label = codes.index(code) if code in codes else -1
                 samples.append((-3, ev.X, label,
-                                np.array([c[:7] == code[:7] for c in codes])))
+                                np.array([c[:7] == code[:7] for c in codes]),
+                                np.array([c[:2] == code[:2] for c in codes])))
             letters = "bcdfghjklmnpqrstvwxzaeiou"
             for _ in range(nonsense):
                 junk = "".join(rng.choice(letters) for _ in range(rng.randint(3, 12)))
                 ev = resolver.evidence(clean_title(junk).tokens)
                 if ev is not None and len(ev.cand):
-                    samples.append((-1, ev.X, -1, np.zeros(len(ev.cand), dtype=bool)))
+                    none = np.zeros(len(ev.cand), dtype=bool)
+                    samples.append((-1, ev.X, -1, none, none))
         print(f"fold {f}: {len(samples)} samples ({lay_count} lay titles in all)",
               file=sys.stderr)
     return samples
 
 
-def fit_ranker(samples: Sequence[tuple[int, Any, int, Any]], hidden: int = 16,
+def fit_ranker(samples: Sequence[tuple[int, Any, int, Any, Any]], hidden: int = 16,
                lam: float = 1e-2, iters: int = 400, lr: float = 0.01,
                seed: int = 0) -> dict[str, Any]:
     """A one-hidden-layer ranker with a "none of these" logit, fitted by full-batch Adam on
     the softmax cross-entropy over each sample's candidates."""
-    allX = np.vstack([x for _, x, _, _ in samples])
+    allX = np.vstack([s[1] for s in samples])
     mean, scale = allX.mean(0), allX.std(0) + 1e-9
     Z = (allX - mean) / scale
-    sizes = np.array([len(x) for _, x, _, _ in samples])
+    sizes = np.array([len(s[1]) for s in samples])
     offs = np.concatenate(([0], np.cumsum(sizes)))
     grp = np.repeat(np.arange(len(samples)), sizes)
-    labels = np.array([lab for _, _, lab, _ in samples])
+    labels = np.array([s[2] for s in samples])
     has = labels >= 0
     lab_pos = offs[:-1][has] + labels[has]
     rng = np.random.default_rng(seed)
@@ -481,19 +484,23 @@ def fit_ranker(samples: Sequence[tuple[int, Any, int, Any]], hidden: int = 16,
 
 
 def score_samples(weights: dict[str, Any],
-                  samples: Sequence[tuple[int, Any, int, Any]]) -> dict[str, float]:
+                  samples: Sequence[tuple[int, Any, int, Any, Any]]) -> dict[str, float]:
     from tokenworks.plugins.job_titles.resolver import _Ranker
 
     ranker = _Ranker(weights)
-    n = ok = ok5 = 0
-    for fold, x, _, socm in samples:
+    n = ok = ok5 = code = major = 0
+    for fold, x, label, socm, majm in samples:
         if fold < 0:  # nonsense
             continue
         n += 1
-        order = np.argsort(-ranker.logits(x))
+        order = np.argsort(-ranker.logits(x), kind="stable")
+        code += label >= 0 and int(order[0]) == label
         ok += bool(socm[order[0]])
+        major += bool(majm[order[0]])
         ok5 += bool(socm[order[:5]].any())
-    return {"top1_soc": round(100 * ok / n, 1), "top5_soc": round(100 * ok5 / n, 1), "n": n}
+    return {"top1_code": round(100 * code / n, 1), "top1_soc": round(100 * ok / n, 1),
+            "top1_major": round(100 * major / n, 1), "top5_soc": round(100 * ok5 / n, 1),
+            "n": n}
 
 
 def write_weights(weights: dict[str, Any], path: str) -> None:
