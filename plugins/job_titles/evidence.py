@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from . import classifier
 from .text_index import (
     QueryBatch,
     _ranges,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 BATCH = 64  # queries per batch: the (queries x aliases) score matrices stay ~30 MB
 POOL = 400  # aliases scored exactly per query
 CANDIDATES = 40  # occupations the ranker scores per query
+CLF_BASE = 1.0  # weight of the classifier's probability in the candidates' preliminary score
 
 
 @dataclass
@@ -116,6 +118,18 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     heavy = np.bincount(idx, weights=heavy_at * np.repeat(hw, n_e), minlength=len(a))
     pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
     del sel
+    # the classifier (classifier.py): the same word and char vectors, all features
+    nw = len(words.fid)
+    order = np.argsort(np.concatenate([wb.row, cb.row]), kind="stable")
+    clf_q = sparse.csr_matrix(
+        (np.concatenate([wb.w, cb.w])[order].astype(np.float32),
+         np.concatenate([wb.feat, cb.feat + nw])[order].astype(np.int32),
+         np.concatenate(([0], np.cumsum(np.bincount(wb.row, minlength=b)
+                                        + np.bincount(cb.row, minlength=b)))).astype(np.int32)),
+        shape=(b, nw + len(chars.fid)))
+    clf_log = classifier.log_probs(clf_q, res.clf_E, res.clf_U, res.clf_b)
+    clf = np.exp(clf_log).ravel()
+    clf_log = clf_log.ravel()
 
     # 2. alias -> occupation pairs of the pools, as flat (query, occupation) slots
     counts = res.ao_ptr[a + 1] - res.ao_ptr[a]
@@ -159,7 +173,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
 
     # 4. the top-k occupations of each query and their features
     base = (best + 0.15 * np.minimum(vote8, 1.0) + 0.25 * prof + 0.4 * nb
-            + 0.1 * desc).reshape(b, n_occ)
+            + 0.1 * desc + CLF_BASE * clf).reshape(b, n_occ)
     top = _top_k_columns(base, k)
     cq, rank = np.nonzero(np.take_along_axis(base, top, axis=1) > 0)
     co = top[cq, rank]
@@ -176,11 +190,15 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         al = res.pair_alias[bp[has]]
         amb[has] = np.log1p(res.ao_ptr[al + 1] - res.ao_ptr[al] - 1)
     group_votes = []
-    for g in res.groups:
+    clf_groups = []
+    for gi, g in enumerate(res.groups):
         n_g = int(g.max()) + 1
         gflat = (np.arange(b)[:, None] * n_g + g[None, :]).ravel()
         gv = np.bincount(gflat, weights=vote2, minlength=b * n_g)
         group_votes.append(np.log1p(gv[cq * n_g + g[co]]))
+        if gi != 1:  # 6-digit SOC and major group
+            gp = np.bincount(gflat, weights=clf, minlength=b * n_g)
+            clf_groups.append(gp[cq * n_g + g[co]])
     bc_ = best[cf]
     starts = np.searchsorted(cq, np.arange(b))
     ends = np.searchsorted(cq, np.arange(b), side="right")
@@ -197,7 +215,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         coverage, np.log1p(head), head / np.maximum(n_al, 1.0), np.log1p(n_al),
         res.main_code[co], esco, amb, 1.0 / (1.0 + rank), idf_cov, head_assoc, word_assoc,
         mod_assoc, desc_cov, *group_votes, bc_ / np.maximum(row_max[cq], 1e-9), same[cf],
-        *src,
+        *src, clf[cf], np.maximum(clf_log[cf], -20.0) / 20.0, *clf_groups,
     ])
 
     pool_starts = np.searchsorted(r, np.arange(b))

@@ -31,7 +31,8 @@ INDEX_FILE = "title_index.npz"
 HERE = Path(__file__).resolve().parent
 # What the index is computed from: change any of these and the file must be rebuilt.
 INPUT_FILES = ("titles.parquet", "occupations.parquet", "tasks.parquet")
-SOURCE_FILES = ("clean.py", "places.py", "text_index.py", "resolver.py", "functions/states.py")
+SOURCE_FILES = ("clean.py", "places.py", "text_index.py", "resolver.py", "classifier.py",
+                "functions/states.py")
 
 log = logging.getLogger("tokenworks.job_titles")
 

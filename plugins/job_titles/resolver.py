@@ -6,11 +6,14 @@ Shared by all the job-title functions and the `titles normalize` command. Steps:
 2. match the cleaned words against every indexed title ("alias": occupation titles,
    alternate, short and reported titles, BLS direct-match titles, ESCO labels): word TF-IDF
    with the head noun (the last word, which usually names the occupation) as an extra
-   feature, character 3-gram TF-IDF, and an exact lookup of the cleaned words;
+   feature, character 3-gram TF-IDF, and an exact lookup of the cleaned words; a title
+   classifier (classifier.py, trained on the indexed titles) gives every occupation a
+   probability from the same word and character vectors;
 3. gather evidence per occupation: its best alias, a soft vote of all its matching aliases,
    the cosine with its profile (all its aliases' words pooled), a naive-Bayes posterior, how
    many of the query's words its aliases use and how often its aliases end in the query's
-   head noun, the same evidence for its SOC groups, and the words of its description and tasks;
+   head noun, the same evidence for its SOC groups, the classifier's probability (also summed
+   over its 6-digit SOC and major group), and the words of its description and tasks;
 4. a small ranker (one hidden layer, fitted on held-out lay titles by
    `bench/title_accuracy.py --fit`, weights in `ranker_weights.py`) turns that evidence into
    probabilities over the candidates plus "none of these": the confidence;
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from . import classifier
 from .clean import CleanTitle, clean_title, index_keys
 from .data import JobData, get_data
 from .evidence import CANDIDATES, Evidence, gather
@@ -65,6 +69,7 @@ FEATURES = (
     "alias_ambiguity", "base_rank", "idf_coverage", "head_assoc", "word_assoc", "mod_assoc",
     "desc_coverage", "soc_vote", "minor_vote", "major_vote", "best_rel", "best_same_head",
     "src_occupation", "src_short", "src_reported", "src_bls", "src_lay",
+    "clf", "clf_log", "clf_soc", "clf_major",
 )
 _SOURCE_CODE = {"occupation": 1, "short": 2, "reported": 3, "bls_direct_match": 4}
 
@@ -216,6 +221,13 @@ class TitleResolver:
         self.head_ids = heads
         self.words = Space((word_features(k.split()) for k in self.keys), boost={"^": 1.5})
         self.chars = Space((char_features(k.split()) for k in self.keys), prune_df=PRUNE_DF)
+        # the classifier, trained on the keys' word and char vectors; stored as float16 (the
+        # index file), so the built and the loaded resolver use the same rounded weights
+        x = sparse.hstack([self.words.csr().T, self.chars.csr().T], format="csr")
+        E, U, b = classifier.train(x, self.ao_ptr, self.ao_occ, self.ao_w, len(self.codes))
+        del x
+        self.clf = {"E": E.astype(np.float16), "U": U.astype(np.float16),
+                    "b": b.astype(np.float16)}
         # occupation profiles: the words of all the occupation's aliases, pooled
         n_occ = len(self.codes)
         profiles: list[dict[str, float]] = [{} for _ in range(n_occ)]
@@ -253,6 +265,9 @@ class TitleResolver:
         self.occ_soc = [occ[c].soc for c in self.codes]
         self.n_aliases = np.bincount(self.ao_occ, minlength=len(self.codes)).astype(float)
         self.main_code = np.array([c.endswith(".00") for c in self.codes], dtype=float)
+        self.clf_E = self.clf["E"].astype(np.float32)
+        self.clf_U = self.clf["U"].astype(np.float64)
+        self.clf_b = self.clf["b"].astype(np.float64)
         self.groups = []
         for attr in ("soc", "minor_code", "major_code"):
             ix: dict[str, int] = {}
@@ -290,6 +305,8 @@ class TitleResolver:
         for name in ("words", "chars", "profiles", "nb", "descriptions"):
             for k, v in getattr(self, name).state().items():
                 out[f"{name}.{k}"] = v
+        for k, v in self.clf.items():
+            out[f"clf.{k}"] = v
         return out
 
     @classmethod
@@ -318,6 +335,7 @@ class TitleResolver:
         self.profiles = Space.from_state(parts["profiles"])
         self.nb = NaiveBayes.from_state(parts["nb"])
         self.descriptions = Space.from_state(parts["descriptions"])
+        self.clf = parts["clf"]
         self._derive()
         return self
 
