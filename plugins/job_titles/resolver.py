@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +34,7 @@ from scipy import sparse
 
 from .clean import CleanTitle, clean_title, index_keys
 from .data import JobData, get_data
-from .evidence import CANDIDATES, Evidence, gather
+from .evidence import BATCH, CANDIDATES, Evidence, gather
 from .text_index import (
     NaiveBayes,
     Space,
@@ -351,11 +353,16 @@ class TitleResolver:
         return Resolution(raw, c.cleaned, c.seniority, c.function,
                           *self._answer(ev, top_k, context=ctx))
 
-    def resolve_many(self, titles: Iterable[str], top_k: int = 5) -> list[Resolution]:
+    def resolve_many(self, titles: Iterable[str], top_k: int = 5,
+                     threads: int = 1) -> list[Resolution]:
         """Resolve many titles at once: the evidence of all of them is gathered in batches
         (evidence.py) and scored by one ranker call. Each answer is the one `resolve` gives
         that title alone. Titles with the same cleaned words are resolved once, and the
-        answers are remembered by cleaned words (see CACHE_MAX)."""
+        answers are remembered by cleaned words (see CACHE_MAX).
+
+        `threads` > 1 resolves the batches on that many threads: most of a batch's time is
+        spent in numpy and scipy calls that release the GIL, so a second core shortens one
+        call (the word cloud); the answers are the same."""
         raws = [t if isinstance(t, str) else str(t) for t in titles]
         cleaned: dict[str, CleanTitle] = {}
         for t in raws:
@@ -372,7 +379,7 @@ class TitleResolver:
                 todo[c.tokens] = None
         if todo:
             toks = list(todo)
-            for tk, ans in zip(toks, self._answer_many(gather(self, toks), k), strict=True):
+            for tk, ans in zip(toks, self._evaluate(toks, k, threads), strict=True):
                 answers[tk] = ans
                 if len(self._cache) >= CACHE_MAX:
                     self._cache.clear()
@@ -382,6 +389,24 @@ class TitleResolver:
             c = cleaned[t]
             out.append(Resolution(t, c.cleaned, c.seniority, c.function, *answers[c.tokens]))
         return out
+
+    def _evaluate(self, toks: list[tuple[str, ...]], top_k: int,
+                  threads: int) -> list[tuple[Any, ...]]:
+        """`_answer_many(gather(toks))`, on up to `threads` threads, a batch (BATCH titles)
+        at a time: a query's answer never depends on the other queries of its batch."""
+        if threads <= 1 or len(toks) <= BATCH:
+            return self._answer_many(gather(self, toks), top_k)
+        self._prepare()
+        pool = _executor(threads)
+        futures = [pool.submit(lambda p: self._answer_many(gather(self, p), top_k),
+                               toks[lo:lo + BATCH]) for lo in range(0, len(toks), BATCH)]
+        return [ans for f in futures for ans in f.result()]
+
+    def _prepare(self) -> None:
+        """Build the lookups made on first use before threads share them."""
+        with _LOCK:
+            self.pool_matrix()
+            self.words.by_row()
 
     def clear_cache(self) -> None:
         """Forget remembered resolutions (for timing, or after changing the index)."""
@@ -477,6 +502,32 @@ class TitleResolver:
 
 
 _LOCK = threading.Lock()
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """The process's threads for `resolve_many(threads=N)` (started on first use)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None or _POOL[0] < threads:
+            if _POOL is not None:
+                _POOL[1].shutdown(wait=False)
+            _POOL = (threads, ThreadPoolExecutor(threads, thread_name_prefix="titles"))
+        return _POOL[1]
+
+
+def _forget_executor() -> None:
+    global _POOL
+    _POOL = None  # a forked child has none of its parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def resolve_threads() -> int:
+    """Threads for one large call (the word cloud): the CPU count, at most 2."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 @functools.lru_cache(maxsize=1)

@@ -154,15 +154,16 @@ def _display(cleaned: str, drop_seniority: bool) -> str:
 
 
 def _by_occupation(counts: Counter[str]) -> tuple[Counter[str], dict[str, Counter[str]], int]:
+    from ..resolver import resolve_threads
+
     titles = resolver()  # built on first use; counting by title never needs it
     # Seniority words never change the occupation, so "Senior X" and "X" share one
     # resolution; all distinct cores are resolved in one batched call (resolve_many), which
-    # costs a fraction of resolving them one by one.
+    # costs a fraction of resolving them one by one, on both cores when there are two.
     cores = {title: _display(title.lower(), drop_seniority=True).lower() for title in counts}
     distinct = list(dict.fromkeys(cores.values()))
-    resolved = {core: _occupation(res)
-                for core, res in zip(distinct, titles.resolve_many(distinct, top_k=1),
-                                     strict=True)}
+    answers = titles.resolve_many(distinct, top_k=1, threads=resolve_threads())
+    resolved = {core: _occupation(res) for core, res in zip(distinct, answers, strict=True)}
     by_occ: Counter[str] = Counter()
     merged: dict[str, Counter[str]] = {}
     unmatched = 0
