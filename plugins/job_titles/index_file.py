@@ -11,7 +11,8 @@ It records a fingerprint of everything the index is computed from: the Parquet f
 reads and the source of the modules that clean and index titles. A file whose fingerprint
 does not match is ignored (the resolver builds its index in memory, as before), so a stale
 file can cost time but never change an answer; a test checks that the committed one is
-current. Arrays only, read with `allow_pickle=False`.
+current. Arrays only, read with `allow_pickle=False`; the float TF-IDF values are stored
+uncompressed, the rest deflated (see `_savez`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import hashlib
 import logging
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,9 +60,22 @@ def write_index(data: JobData, out_dir: Path | None = None) -> Path:
     state["fingerprint"] = np.frombuffer(fingerprint(data.data_dir).encode(), dtype=np.uint8)
     path = out_dir / INDEX_FILE
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **state)
+    _savez(tmp, state)
     tmp.replace(path)
     return path
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`np.savez_compressed`, except that the TF-IDF values (float32, which deflate only to
+    80-85%) are stored: inflating them cost a third of the file's read time for 1 MB saved.
+    `np.load` reads both kinds of member."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = (zipfile.ZIP_STORED if name.endswith(".vals")
+                                  else zipfile.ZIP_DEFLATED)
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def read_index(data_dir: Path = DATA_DIR) -> dict[str, np.ndarray] | None:

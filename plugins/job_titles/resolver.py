@@ -246,11 +246,15 @@ class TitleResolver:
     def _derive(self) -> None:
         """The lookups computed from the index's arrays (fast; also after `from_state`)."""
         occ = self.data.occupations
-        self.exact = {k: i for i, k in enumerate(self.keys)}
+        self.exact = dict(zip(self.keys, range(len(self.keys)), strict=True))
         self.pair_alias = np.repeat(np.arange(len(self.keys)), np.diff(self.ao_ptr))
-        self.pair_esco = np.array([s.startswith("esco") for s in self.alias_source])
-        self.pair_source = np.array([5 if s == "lay" else _SOURCE_CODE.get(s, 0)
-                                     for s in self.alias_source], dtype=np.int8)
+        # per distinct source, then spread by a C-level lookup of each pair's source
+        names = list(dict.fromkeys(self.alias_source))
+        code = np.fromiter(map({n: i for i, n in enumerate(names)}.__getitem__,
+                               self.alias_source), dtype=np.int32, count=len(self.alias_source))
+        self.pair_esco = np.array([n.startswith("esco") for n in names], dtype=bool)[code]
+        self.pair_source = np.array([5 if n == "lay" else _SOURCE_CODE.get(n, 0)
+                                     for n in names], dtype=np.int8)[code]
         self.occ_title = [occ[c].title for c in self.codes]
         self.occ_soc = [occ[c].soc for c in self.codes]
         self.n_aliases = np.bincount(self.ao_occ, minlength=len(self.codes)).astype(float)

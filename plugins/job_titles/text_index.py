@@ -255,9 +255,9 @@ class Space:
             common = np.flatnonzero(df > prune_df)
             self.heavy_col[common] = np.arange(len(common))
             self.heavy = np.zeros((len(common), n), dtype=np.float32)
-            for c, j in enumerate(common.tolist()):
-                lo, hi = self.indptr[j], self.indptr[j + 1]
-                self.heavy[c, self.rows[lo:hi]] = self.vals[lo:hi]
+            pos = _ranges(self.indptr[common], df[common])  # the common features' postings
+            self.heavy[np.repeat(np.arange(len(common)), df[common]), self.rows[pos]] = \
+                self.vals[pos]
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that rebuild this space with `from_state` (for a precomputed index).
@@ -272,7 +272,8 @@ class Space:
     def from_state(cls, st: dict[str, np.ndarray]) -> Space:
         self = cls.__new__(cls)
         n, prune = (int(v) for v in st["n"])
-        fid = {f: i for i, f in enumerate(unpack_strings(st["features"]))}
+        features = unpack_strings(st["features"])
+        fid = dict(zip(features, range(len(features)), strict=True))
         self._finish(n, fid, st["idf"], st["df"].astype(np.int64),
                      np.cumsum(st["rows"], dtype=np.int64).astype(np.int32), st["vals"],
                      None if prune < 0 else prune)
