@@ -139,8 +139,7 @@ _NOISE_HINTS = (
 def _has_noise_hint(text: str) -> bool:
     if not text.isascii():  # IGNORECASE folds some non-ASCII letters to ASCII ones
         return True
-    low = text.lower()
-    return any(h in low for h in _NOISE_HINTS)
+    return any(map(text.lower().__contains__, _NOISE_HINTS))  # the loop in C
 _PAY = re.compile(
     r"(?:up\s+to\s+|from\s+|starting\s+at\s+)?[$£€]\s?\d[\d,.]*\s*k?"
     r"(?:\s*[-\u2013to]+\s*[$£€]?\s?\d[\d,.]*\s*k?)?"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -91,6 +92,40 @@ def read_index(data_dir: Path = DATA_DIR) -> dict[str, np.ndarray] | None:
                         "`python -m tokenworks.plugins.job_titles.index_file`", path)
             return None
         return {k: z[k] for k in z.files if k != "fingerprint"}
+
+
+_PREFETCHED: dict[Path, dict[str, np.ndarray] | None] = {}
+_PREFETCH_LOCK = threading.Lock()
+
+
+def prefetch_index(data_dir: Path = DATA_DIR) -> None:
+    """Read the index ahead, and import scipy.sparse (the resolver's), for `take_index`.
+
+    The plugin's `warm()` runs this on a second thread while the Parquet files load: DuckDB's
+    reads, zlib's inflating and the fingerprint's hashing release the GIL, so on two cores
+    most of the index's load overlaps the data's. Errors are left to `take_index`'s own read.
+    """
+    try:
+        import scipy.sparse  # noqa: F401
+
+        state = read_index(data_dir)
+    except Exception:  # the resolver's own read reports it
+        return
+    with _PREFETCH_LOCK:
+        _PREFETCHED[data_dir] = state
+
+
+def take_index(data_dir: Path = DATA_DIR) -> dict[str, np.ndarray] | None:
+    """The arrays `prefetch_index` read for this folder (once), else `read_index`'s."""
+    with _PREFETCH_LOCK:
+        if data_dir in _PREFETCHED:
+            return _PREFETCHED.pop(data_dir)
+    return read_index(data_dir)
+
+
+def forget_prefetched() -> None:
+    with _PREFETCH_LOCK:
+        _PREFETCHED.clear()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -536,10 +536,10 @@ def resolve_threads() -> int:
 
 @functools.lru_cache(maxsize=1)
 def _default_resolver() -> TitleResolver:
-    from .index_file import read_index
+    from .index_file import take_index
 
     data = get_data()
-    state = read_index(data.data_dir)  # None when missing or stale: then build (seconds)
+    state = take_index(data.data_dir)  # None when missing or stale: then build (seconds)
     return TitleResolver.from_state(data, state) if state else TitleResolver(data)
 
 
