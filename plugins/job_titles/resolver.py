@@ -364,10 +364,14 @@ class TitleResolver:
         that title alone. Titles with the same cleaned words are resolved once, and the
         answers are remembered by cleaned words (see CACHE_MAX).
 
-        `threads` > 1 resolves the batches on that many threads: most of a batch's time is
-        spent in numpy and scipy calls that release the GIL, so a second core shortens one
-        call (the word cloud); the answers are the same."""
+        `threads` > 1 resolves runs of BATCH titles on that many threads: most of a batch's
+        time is spent in numpy and scipy calls that release the GIL, so a second core
+        shortens one call (the word cloud); the answers are the same."""
         raws = [t if isinstance(t, str) else str(t) for t in titles]
+        if threads > 1:
+            distinct = list(dict.fromkeys(raws))
+            if len(distinct) > BATCH:
+                return self._resolve_threaded(raws, distinct, top_k, threads)
         cleaned: dict[str, CleanTitle] = {}
         for t in raws:
             if t not in cleaned:
@@ -383,7 +387,7 @@ class TitleResolver:
                 todo[c.tokens] = None
         if todo:
             toks = list(todo)
-            for tk, ans in zip(toks, self._evaluate(toks, k, threads), strict=True):
+            for tk, ans in zip(toks, self._answer_many(gather(self, toks), k), strict=True):
                 answers[tk] = ans
                 if len(self._cache) >= CACHE_MAX:
                     self._cache.clear()
@@ -394,17 +398,19 @@ class TitleResolver:
             out.append(Resolution(t, c.cleaned, c.seniority, c.function, *answers[c.tokens]))
         return out
 
-    def _evaluate(self, toks: list[tuple[str, ...]], top_k: int,
-                  threads: int) -> list[tuple[Any, ...]]:
-        """`_answer_many(gather(toks))`, on up to `threads` threads, a batch (BATCH titles)
-        at a time: a query's answer never depends on the other queries of its batch."""
-        if threads <= 1 or len(toks) <= BATCH:
-            return self._answer_many(gather(self, toks), top_k)
+    def _resolve_threaded(self, raws: list[str], distinct: list[str], top_k: int,
+                          threads: int) -> list[Resolution]:
+        """`resolve_many` of runs of BATCH distinct titles on `threads` threads, each run
+        cleaned and resolved whole: one thread's cleaning (Python) overlaps another's numpy.
+        A title's answer never depends on the other titles of its batch."""
         self._prepare()
         pool = _executor(threads)
-        futures = [pool.submit(lambda p: self._answer_many(gather(self, p), top_k),
-                               toks[lo:lo + BATCH]) for lo in range(0, len(toks), BATCH)]
-        return [ans for f in futures for ans in f.result()]
+        runs = [distinct[lo:lo + BATCH] for lo in range(0, len(distinct), BATCH)]
+        futures = [pool.submit(self.resolve_many, run, top_k) for run in runs]
+        by_raw: dict[str, Resolution] = {}
+        for run, future in zip(runs, futures, strict=True):
+            by_raw.update(zip(run, future.result(), strict=True))
+        return [by_raw[t] for t in raws]
 
     def _prepare(self) -> None:
         """Build the lookups made on first use before threads share them."""
