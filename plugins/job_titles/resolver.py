@@ -367,11 +367,9 @@ class TitleResolver:
         `threads` > 1 resolves runs of BATCH titles on that many threads: most of a batch's
         time is spent in numpy and scipy calls that release the GIL, so a second core
         shortens one call (the word cloud); the answers are the same."""
-        raws = [t if isinstance(t, str) else str(t) for t in titles]
         if threads > 1:
-            distinct = list(dict.fromkeys(raws))
-            if len(distinct) > BATCH:
-                return self._resolve_threaded(raws, distinct, top_k, threads)
+            return self._resolve_threaded(titles, top_k, threads)
+        raws = [t if isinstance(t, str) else str(t) for t in titles]
         cleaned: dict[str, CleanTitle] = {}
         for t in raws:
             if t not in cleaned:
@@ -398,17 +396,32 @@ class TitleResolver:
             out.append(Resolution(t, c.cleaned, c.seniority, c.function, *answers[c.tokens]))
         return out
 
-    def _resolve_threaded(self, raws: list[str], distinct: list[str], top_k: int,
+    def _resolve_threaded(self, titles: Iterable[str], top_k: int,
                           threads: int) -> list[Resolution]:
         """`resolve_many` of runs of BATCH distinct titles on `threads` threads, each run
         cleaned and resolved whole: one thread's cleaning (Python) overlaps another's numpy.
-        A title's answer never depends on the other titles of its batch."""
+        A run is handed over as soon as it is full, so the caller's own work producing
+        `titles` (an iterator) overlaps the resolution too. A title's answer never depends
+        on the other titles of its batch."""
         self._prepare()
         pool = _executor(threads)
-        runs = [distinct[lo:lo + BATCH] for lo in range(0, len(distinct), BATCH)]
-        futures = [pool.submit(self.resolve_many, run, top_k) for run in runs]
+        raws: list[str] = []
+        seen: set[str] = set()
+        run: list[str] = []
+        runs: list[tuple[list[str], Any]] = []
+        for t in titles:
+            t = t if isinstance(t, str) else str(t)
+            raws.append(t)
+            if t not in seen:
+                seen.add(t)
+                run.append(t)
+                if len(run) == BATCH:
+                    runs.append((run, pool.submit(self.resolve_many, run, top_k)))
+                    run = []
+        if run:
+            runs.append((run, pool.submit(self.resolve_many, run, top_k)))
         by_raw: dict[str, Resolution] = {}
-        for run, future in zip(runs, futures, strict=True):
+        for run, future in runs:
             by_raw.update(zip(run, future.result(), strict=True))
         return [by_raw[t] for t in raws]
 
