@@ -275,12 +275,15 @@ def test_bulk_resolution_equals_one_title_at_a_time(data: JobData,
     resolver.clear_cache()
     bulk_reversed = resolver.resolve_many(shuffled, top_k=5)[::-1]
     resolver.clear_cache()
+    threaded = resolver.resolve_many(titles, top_k=5, threads=2)  # batches on two threads
+    resolver.clear_cache()
     single = []
     for t in titles:
         resolver.clear_cache()  # each answered alone: a batch of one
         single.append(resolver.resolve(t, top_k=5))
     assert bulk == single
     assert bulk_reversed == single
+    assert threaded == single
     assert sum(1 for r in single if r.candidates) > 290
 
 

@@ -30,11 +30,22 @@ def warm() -> None:
     the first call.
 
     Long-running front ends (the portals) call it once at start-up; CLI commands never do,
-    so those that need no titles stay fast.
+    so those that need no titles stay fast. The index file is read (and scipy imported) on a
+    second thread while the Parquet files load: on two cores the two loads overlap.
     """
-    from .functions.common import resolver
+    import threading
 
+    from .functions.common import job_data, resolver
+    from .index_file import forget_prefetched, prefetch_index
+
+    reader = threading.Thread(target=prefetch_index, name="title-index", daemon=True)
+    reader.start()
+    try:
+        job_data()
+    finally:
+        reader.join()
     resolver()
+    forget_prefetched()  # unused when another thread built the resolver first
 
 
 # The four single-title functions answer from static data shipped with the plugin, so an

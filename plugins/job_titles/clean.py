@@ -139,8 +139,7 @@ _NOISE_HINTS = (
 def _has_noise_hint(text: str) -> bool:
     if not text.isascii():  # IGNORECASE folds some non-ASCII letters to ASCII ones
         return True
-    low = text.lower()
-    return any(h in low for h in _NOISE_HINTS)
+    return any(map(text.lower().__contains__, _NOISE_HINTS))  # the loop in C
 _PAY = re.compile(
     r"(?:up\s+to\s+|from\s+|starting\s+at\s+)?[$£€]\s?\d[\d,.]*\s*k?"
     r"(?:\s*[-\u2013to]+\s*[$£€]?\s?\d[\d,.]*\s*k?)?"
@@ -248,24 +247,32 @@ def tokenize(text: str) -> list[str]:
 _LEVEL_RANK = {level: i for i, level in enumerate(SENIORITY_LEVELS)}
 
 
+_VICE_PRESIDENT = re.compile(r"\bvice president\b")
+_C_LEVEL = re.compile(r"\bchief \w+(?: \w+)? officer\b|\bpresident\b")
+_HEAD_OF = re.compile(r"\bhead of\b")
+_LEVEL_N = re.compile(r"\blevel ([1-6])\b")
+
+
 def parse_seniority(words: list[str]) -> str | None:
     """The highest seniority level that the (expanded) words state, or None."""
     rank = _LEVEL_RANK
     found: list[str] = []
     joined = " ".join(words)
-    if re.search(r"\bvice president\b", joined):
+    # Each pattern runs only when the words it needs are there (a substring test is cheap).
+    if "vice president" in joined and _VICE_PRESIDENT.search(joined):
         found.append("vp")
         joined = joined.replace("vice president", " ")
-    if re.search(r"\bchief \w+(?: \w+)? officer\b|\bpresident\b", joined):
+    if ("president" in joined or "officer" in joined) and _C_LEVEL.search(joined):
         found.append("c_level")
-    if re.search(r"\bhead of\b", joined):
+    if "head of" in joined and _HEAD_OF.search(joined):
         found.append("director")
     for w in joined.split():
         level = SENIORITY_WORDS.get(w)
         if level is not None and level != "c_level":
             found.append(level)
     numbered = [ROMAN[w] for w in words[1:] if w in ROMAN]
-    numbered += [int(n) for n in re.findall(r"\blevel ([1-6])\b", joined)]
+    if "level " in joined:
+        numbered += [int(n) for n in _LEVEL_N.findall(joined)]
     if numbered:
         n = max(numbered)
         found.append("entry" if n == 1 else "mid" if n == 2 else "senior" if n == 3 else "lead")

@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -181,7 +182,8 @@ def _rows(con: duckdb.DuckDBPyConnection, path: Path, cls: type[Row]) -> list[Ro
     for i, name in enumerate(names):
         if name in SHARED:
             columns[i] = list(map(cache.setdefault, columns[i], columns[i]))
-    return list(map(cls._make, zip(*columns, strict=True)))  # type: ignore[attr-defined]
+    # tuple.__new__ makes each named tuple in C; cls._make is a Python call per row.
+    return list(map(tuple.__new__, repeat(cls), zip(*columns, strict=True)))
 
 
 def _group(rows: Iterable[Any], key: str) -> dict[str, tuple[Any, ...]]:

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +38,7 @@ from scipy import sparse
 from . import classifier
 from .clean import CleanTitle, clean_title, index_keys
 from .data import JobData, get_data
-from .evidence import CANDIDATES, Evidence, gather
+from .evidence import BATCH, CANDIDATES, Evidence, gather
 from .text_index import (
     NaiveBayes,
     Space,
@@ -256,11 +258,15 @@ class TitleResolver:
     def _derive(self) -> None:
         """The lookups computed from the index's arrays (fast; also after `from_state`)."""
         occ = self.data.occupations
-        self.exact = {k: i for i, k in enumerate(self.keys)}
+        self.exact = dict(zip(self.keys, range(len(self.keys)), strict=True))
         self.pair_alias = np.repeat(np.arange(len(self.keys)), np.diff(self.ao_ptr))
-        self.pair_esco = np.array([s.startswith("esco") for s in self.alias_source])
-        self.pair_source = np.array([5 if s == "lay" else _SOURCE_CODE.get(s, 0)
-                                     for s in self.alias_source], dtype=np.int8)
+        # per distinct source, then spread by a C-level lookup of each pair's source
+        names = list(dict.fromkeys(self.alias_source))
+        code = np.fromiter(map({n: i for i, n in enumerate(names)}.__getitem__,
+                               self.alias_source), dtype=np.int32, count=len(self.alias_source))
+        self.pair_esco = np.array([n.startswith("esco") for n in names], dtype=bool)[code]
+        self.pair_source = np.array([5 if n == "lay" else _SOURCE_CODE.get(n, 0)
+                                     for n in names], dtype=np.int8)[code]
         self.occ_title = [occ[c].title for c in self.codes]
         self.occ_soc = [occ[c].soc for c in self.codes]
         self.n_aliases = np.bincount(self.ao_occ, minlength=len(self.codes)).astype(float)
@@ -369,11 +375,18 @@ class TitleResolver:
         return Resolution(raw, c.cleaned, c.seniority, c.function,
                           *self._answer(ev, top_k, context=ctx))
 
-    def resolve_many(self, titles: Iterable[str], top_k: int = 5) -> list[Resolution]:
+    def resolve_many(self, titles: Iterable[str], top_k: int = 5,
+                     threads: int = 1) -> list[Resolution]:
         """Resolve many titles at once: the evidence of all of them is gathered in batches
         (evidence.py) and scored by one ranker call. Each answer is the one `resolve` gives
         that title alone. Titles with the same cleaned words are resolved once, and the
-        answers are remembered by cleaned words (see CACHE_MAX)."""
+        answers are remembered by cleaned words (see CACHE_MAX).
+
+        `threads` > 1 resolves runs of BATCH titles on that many threads: most of a batch's
+        time is spent in numpy and scipy calls that release the GIL, so a second core
+        shortens one call (the word cloud); the answers are the same."""
+        if threads > 1:
+            return self._resolve_threaded(titles, top_k, threads)
         raws = [t if isinstance(t, str) else str(t) for t in titles]
         cleaned: dict[str, CleanTitle] = {}
         for t in raws:
@@ -400,6 +413,41 @@ class TitleResolver:
             c = cleaned[t]
             out.append(Resolution(t, c.cleaned, c.seniority, c.function, *answers[c.tokens]))
         return out
+
+    def _resolve_threaded(self, titles: Iterable[str], top_k: int,
+                          threads: int) -> list[Resolution]:
+        """`resolve_many` of runs of BATCH distinct titles on `threads` threads, each run
+        cleaned and resolved whole: one thread's cleaning (Python) overlaps another's numpy.
+        A run is handed over as soon as it is full, so the caller's own work producing
+        `titles` (an iterator) overlaps the resolution too. A title's answer never depends
+        on the other titles of its batch."""
+        self._prepare()
+        pool = _executor(threads)
+        raws: list[str] = []
+        seen: set[str] = set()
+        run: list[str] = []
+        runs: list[tuple[list[str], Any]] = []
+        for t in titles:
+            t = t if isinstance(t, str) else str(t)
+            raws.append(t)
+            if t not in seen:
+                seen.add(t)
+                run.append(t)
+                if len(run) == BATCH:
+                    runs.append((run, pool.submit(self.resolve_many, run, top_k)))
+                    run = []
+        if run:
+            runs.append((run, pool.submit(self.resolve_many, run, top_k)))
+        by_raw: dict[str, Resolution] = {}
+        for run, future in runs:
+            by_raw.update(zip(run, future.result(), strict=True))
+        return [by_raw[t] for t in raws]
+
+    def _prepare(self) -> None:
+        """Build the lookups made on first use before threads share them."""
+        with _LOCK:
+            self.pool_matrix()
+            self.words.by_row()
 
     def clear_cache(self) -> None:
         """Forget remembered resolutions (for timing, or after changing the index)."""
@@ -495,14 +543,40 @@ class TitleResolver:
 
 
 _LOCK = threading.Lock()
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """The process's threads for `resolve_many(threads=N)` (started on first use)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None or _POOL[0] < threads:
+            if _POOL is not None:
+                _POOL[1].shutdown(wait=False)
+            _POOL = (threads, ThreadPoolExecutor(threads, thread_name_prefix="titles"))
+        return _POOL[1]
+
+
+def _forget_executor() -> None:
+    global _POOL
+    _POOL = None  # a forked child has none of its parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def resolve_threads() -> int:
+    """Threads for one large call (the word cloud): the CPU count, at most 2."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 @functools.lru_cache(maxsize=1)
 def _default_resolver() -> TitleResolver:
-    from .index_file import read_index
+    from .index_file import take_index
 
     data = get_data()
-    state = read_index(data.data_dir)  # None when missing or stale: then build (seconds)
+    state = take_index(data.data_dir)  # None when missing or stale: then build (seconds)
     return TitleResolver.from_state(data, state) if state else TitleResolver(data)
 
 

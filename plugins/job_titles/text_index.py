@@ -13,6 +13,7 @@ import re
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 from scipy import sparse
@@ -84,59 +85,44 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return offs + np.arange(total)
 
 
-def _kth_largest(rows: np.ndarray, values: np.ndarray, n_rows: int,
-                 kth: np.ndarray) -> np.ndarray:
-    """Per row, the kth[row]-th largest of its values (rows grouped, ascending); 0 for a row
-    with fewer values. One padded (rows x longest) partition instead of a sort."""
-    sizes = np.bincount(rows, minlength=n_rows)
-    width = int(sizes.max()) if len(sizes) else 0
-    out = np.zeros(n_rows)
-    if width == 0:
-        return out
-    pad = np.full((n_rows, width), -np.inf)
-    starts = np.cumsum(sizes) - sizes
-    pad[rows, np.arange(len(rows)) - starts[rows]] = values
-    ks = np.clip(kth, 1, width)
-    part = -np.partition(-pad, np.unique(ks - 1), axis=1)
-    out = part[np.arange(n_rows), ks - 1]
-    return np.where((sizes >= kth) & np.isfinite(out), out, 0.0)
-
-
 def top_k_sparse(m: sparse.csr_matrix,
                  k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The k largest positive entries of each row of a sparse (queries x rows) matrix, as
-    (query, row, value) arrays grouped by query. Ties at the k-th value go to the earlier
-    entries of the row, whose order depends on that query alone (scipy builds each row of a
-    product from that row of the operands), so a query's answer never depends on the other
-    queries of its batch. A per-query threshold, the (k/8)-th largest of every 16th entry,
-    first narrows each long row; the exact k-th largest is then found among the rest."""
+    (query, row, value) arrays grouped by query, each query's in entry order. Ties at the
+    k-th value go to the earlier entries of the row, whose order depends on that query alone
+    (scipy builds each row of a product from that row of the operands), so a query's answer
+    never depends on the other queries of its batch. Each long row's k-th largest value comes
+    from one `np.partition` of that row (a few microseconds for thousands of entries); the
+    entries at or above it are then picked for all rows at once. A row with ties at its k-th
+    value (rare) picks them in entry order."""
     b = m.shape[0]
     ip = m.indptr
     data, cols = m.data, m.indices
     sizes = np.diff(ip)
+    kth = np.zeros(b)  # 0: the row has fewer than k positive entries, all are kept
+    ties: list[int] = []
+    bounds = ip.tolist()
+    for q in np.flatnonzero(sizes > k).tolist():
+        lo, hi = bounds[q], bounds[q + 1]
+        n = hi - lo
+        part = np.partition(data[lo:hi], n - k)
+        t = part[n - k]
+        if t > 0:
+            kth[q] = t
+            if (part[:n - k] == t).any():  # more than k entries at or above the k-th value
+                ties.append(q)
     rows = np.repeat(np.arange(b), sizes)
-    keep = data > 0
-    if (sizes > 2 * k).any():
-        n_s = (sizes + 15) // 16
-        first = np.cumsum(n_s) - n_s
-        pos = np.repeat(ip[:-1], n_s) + 16 * (np.arange(int(n_s.sum())) - np.repeat(first, n_s))
-        m_th = max(1, k // 8)
-        thr = _kth_largest(rows[pos], data[pos], b, np.where(sizes > 2 * k, m_th, 10 ** 9))
-        above = keep & (data >= thr[rows])
-        enough = np.bincount(rows[above], weights=None, minlength=b) >= k
-        keep = np.where(enough[rows], above, keep)
-    r, c, v = rows[keep], cols[keep], data[keep]
-    kth = _kth_largest(r, v, b, np.full(b, k))
-    t = kth[r]
-    # everything above the k-th value, then equal ones in entry order up to k in all
-    over = v > t
-    n_over = np.bincount(r[over], minlength=b)
-    tie = v == t
-    tie_rank = np.cumsum(tie) - 1
-    tie_start = np.cumsum(np.bincount(r[tie], minlength=b)) - np.bincount(r[tie], minlength=b)
-    tie_ok = tie & (tie_rank - tie_start[r] < k - n_over[r])
-    sel = over | tie_ok
-    return r[sel], c[sel], v[sel]
+    sel = data >= kth[rows]
+    if not (kth > 0).all():
+        sel &= data > 0
+    for q in ties:  # everything above the k-th value, then equal ones in entry order
+        lo, hi = bounds[q], bounds[q + 1]
+        seg = data[lo:hi]
+        pick = seg > kth[q]
+        pick[np.flatnonzero(seg == kth[q])[:k - int(pick.sum())]] = True
+        sel[lo:hi] = pick
+    at = np.flatnonzero(sel)
+    return rows[at], cols[at], data[at]
 
 
 def sparse_lookup(m: sparse.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -188,6 +174,19 @@ def postings_product(batch: QueryBatch, indptr: np.ndarray, rows: np.ndarray,
     weights = vals[pos] * np.repeat(batch.w, counts)
     out = np.bincount(flat, weights=weights, minlength=batch.n * n_rows)
     return out.astype(np.float64, copy=False).reshape(batch.n, n_rows)  # int64 when empty
+
+
+def known_features(fid: dict[str, int], queries: Sequence[dict[str, float]]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query number, feature id, value) of each query's features that `fid` knows, in the
+    queries' order: the ids looked up by one C-level `map` rather than a Python loop."""
+    names = [f for feats in queries for f in feats]
+    ids = np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))
+    vals = np.fromiter(chain.from_iterable(feats.values() for feats in queries),
+                       dtype=np.float64, count=len(names))
+    row = np.repeat(np.arange(len(queries), dtype=np.int64), [len(f) for f in queries])
+    known = ids >= 0
+    return row[known], ids[known], vals[known]
 
 
 def pack_strings(items: Sequence[str]) -> np.ndarray:
@@ -270,9 +269,9 @@ class Space:
             common = np.flatnonzero(df > prune_df)
             self.heavy_col[common] = np.arange(len(common))
             self.heavy = np.zeros((len(common), n), dtype=np.float32)
-            for c, j in enumerate(common.tolist()):
-                lo, hi = self.indptr[j], self.indptr[j + 1]
-                self.heavy[c, self.rows[lo:hi]] = self.vals[lo:hi]
+            pos = _ranges(self.indptr[common], df[common])  # the common features' postings
+            self.heavy[np.repeat(np.arange(len(common)), df[common]), self.rows[pos]] = \
+                self.vals[pos]
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that rebuild this space with `from_state` (for a precomputed index).
@@ -287,7 +286,8 @@ class Space:
     def from_state(cls, st: dict[str, np.ndarray]) -> Space:
         self = cls.__new__(cls)
         n, prune = (int(v) for v in st["n"])
-        fid = {f: i for i, f in enumerate(unpack_strings(st["features"]))}
+        features = unpack_strings(st["features"])
+        fid = dict(zip(features, range(len(features)), strict=True))
         self._finish(n, fid, st["idf"], st["df"].astype(np.int64),
                      np.cumsum(st["rows"], dtype=np.int64).astype(np.int32), st["vals"],
                      None if prune < 0 else prune)
@@ -305,20 +305,8 @@ class Space:
 
     def batch(self, queries: Sequence[dict[str, float]]) -> QueryBatch:
         """The normalised weights of many queries (as `_query_weights`), for `scores`."""
-        fid = self.fid
-        rows: list[int] = []
-        ids: list[int] = []
-        tfs: list[float] = []
-        for q, feats in enumerate(queries):
-            for f, tf in feats.items():
-                j = fid.get(f)
-                if j is not None:
-                    rows.append(q)
-                    ids.append(j)
-                    tfs.append(tf)
-        row = np.asarray(rows, dtype=np.int64)
-        feat = np.asarray(ids, dtype=np.int64)
-        w = (1.0 + np.log(np.asarray(tfs, dtype=np.float64))) * self.idf[feat]
+        row, feat, tfs = known_features(self.fid, queries)
+        w = (1.0 + np.log(tfs)) * self.idf[feat]
         norm = np.sqrt(np.bincount(row, weights=w * w, minlength=len(queries)))
         return QueryBatch(len(queries), row, feat, w / np.where(norm > 0, norm, 1.0)[row])
 
@@ -336,32 +324,41 @@ class Space:
                 shape=(len(self.fid), self.n))
         return self._csr
 
-    def pair_scores(self, batch: QueryBatch, qs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The cosine of query qs[i] with row rows[i], for each i, where a whole product
-        would be wasted: each row's few features (the postings, row-major) are looked up
-        among the batch's (query, feature) keys, a small sorted array that stays in cache;
-        searching the long postings instead cost three times as much."""
+    def by_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The postings row-major: (row pointer, feature ids, values), built on first use."""
         if self._by_row is None:
             order = np.argsort(self.rows, kind="stable")  # features ascending within a row
             feat = np.repeat(np.arange(len(self.fid), dtype=np.int64), np.diff(self.indptr))
             ptr = np.concatenate(([0], np.cumsum(np.bincount(self.rows, minlength=self.n))))
             self._by_row = (ptr.astype(np.int64), feat[order], self.vals[order])
-        ptr, feat, vals = self._by_row
+        return self._by_row
+
+    def pair_scores(self, batch: QueryBatch, qs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The cosine of query qs[i] with row rows[i], for each i, where a whole product
+        would be wasted: each row's few features (the postings, row-major) are looked up
+        in the batch's (query, feature) weights, a small table that stays in cache;
+        searching the long postings instead cost five times as much."""
+        ptr, feat, vals = self.by_row()
         out = np.zeros(len(qs))
         if not len(batch.row) or not len(qs):
             return out
-        n_f = len(self.fid)
-        keys = batch.row * n_f + batch.feat
-        by_key = np.argsort(keys, kind="stable")
-        keys = keys[by_key]
+        # the batch's (query, feature) weights as a small dense (queries x batch features)
+        # table, reached through a feature -> batch feature map: two gathers per posting
+        # instead of a binary search
+        uf, inv = np.unique(batch.feat, return_inverse=True)
+        n_u = len(uf)
+        local = np.full(len(self.fid), -1, dtype=np.int64)
+        local[uf] = np.arange(n_u)
+        table = np.zeros(batch.n * n_u)
+        table[batch.row * n_u + inv] = batch.w
         start = ptr[rows]
         count = ptr[rows + 1] - start
         ent = _ranges(start, count)  # the postings of each pair's row
-        rep = np.repeat(np.arange(len(qs)), count)
-        want = qs[rep] * n_f + feat[ent]
-        at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-        hit = keys[at] == want
-        return np.bincount(rep[hit], weights=vals[ent[hit]] * batch.w[by_key[at[hit]]],
+        lf = local[feat[ent]]
+        hit = np.flatnonzero(lf >= 0)
+        rep = np.repeat(np.arange(len(qs)), count)[hit]
+        w = table[qs[rep] * n_u + lf[hit]]
+        return np.bincount(rep, weights=vals[ent[hit]] * w,
                            minlength=len(qs)).astype(np.float64, copy=False)
 
     def sparse_scores(self, batch: QueryBatch) -> sparse.csr_matrix:
@@ -460,10 +457,7 @@ class NaiveBayes:
 
     def batch(self, queries: Sequence[dict[str, float]]) -> QueryBatch:
         """Many queries' known features with their counts, for `posteriors`."""
-        fid = self.fid
-        return QueryBatch.of(len(queries), (
-            (q, [fid[f] for f in feats if f in fid], [c for f, c in feats.items() if f in fid])
-            for q, feats in enumerate(queries)))
+        return QueryBatch(len(queries), *known_features(self.fid, queries))
 
     def posteriors(self, batch: QueryBatch) -> np.ndarray:
         """`posterior` of each query of a batch: (queries x classes); zeros for a query with

@@ -6,6 +6,7 @@ import functools
 import io
 import math
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -92,10 +93,11 @@ def generate_word_cloud(request: WordCloudInput) -> list[blocks.Block]:
     """
     raw = Counter(t for t in request.job_titles if t)
     skipped = len(request.job_titles) - raw.total()
-    counts, variants = _merge(raw, request.drop_seniority)
     unmatched = 0
     if request.count_by == "occupation":
-        counts, variants, unmatched = _by_occupation(counts)
+        counts, variants, unmatched = _by_occupation(raw, request.drop_seniority)
+    else:
+        counts, variants = _merge(raw, request.drop_seniority)
     ranked = counts.most_common()
     glyphs = _font_glyphs()
     drawable = [(k, n) for k, n in ranked if k != UNMATCHED
@@ -153,16 +155,31 @@ def _display(cleaned: str, drop_seniority: bool) -> str:
                     for i, w in enumerate(words))
 
 
-def _by_occupation(counts: Counter[str]) -> tuple[Counter[str], dict[str, Counter[str]], int]:
+def _by_occupation(raw: Counter[str], drop_seniority: bool
+                   ) -> tuple[Counter[str], dict[str, Counter[str]], int]:
+    """`_merge`, then each merged title counted under the occupation it resolves to."""
+    from ..resolver import resolve_threads
+
     titles = resolver()  # built on first use; counting by title never needs it
-    # Seniority words never change the occupation, so "Senior X" and "X" share one
-    # resolution; all distinct cores are resolved in one batched call (resolve_many), which
-    # costs a fraction of resolving them one by one.
-    cores = {title: _display(title.lower(), drop_seniority=True).lower() for title in counts}
-    distinct = list(dict.fromkeys(cores.values()))
-    resolved = {core: _occupation(res)
-                for core, res in zip(distinct, titles.resolve_many(distinct, top_k=1),
-                                     strict=True)}
+    counts: Counter[str] = Counter()
+    cores: dict[str, str] = {}
+
+    def merged_cores() -> Iterator[str]:
+        # `_merge`'s counts, yielding each new merged title's core as soon as it is known:
+        # resolve_many hands full runs of them to its threads while this cleans the rest.
+        # Seniority words never change the occupation, so "Senior X" and "X" share one
+        # resolution; all distinct cores are resolved in one batched call (resolve_many),
+        # which costs a fraction of resolving them one by one, on both cores when there
+        # are two.
+        for text, n in raw.items():
+            key = _display(clean_title(text).cleaned, drop_seniority) or text
+            counts[key] += n
+            if key not in cores:
+                core = cores[key] = _display(key.lower(), drop_seniority=True).lower()
+                yield core
+
+    answers = titles.resolve_many(merged_cores(), top_k=1, threads=resolve_threads())
+    resolved = {res.raw: _occupation(res) for res in answers}
     by_occ: Counter[str] = Counter()
     merged: dict[str, Counter[str]] = {}
     unmatched = 0
