@@ -381,3 +381,30 @@ def test_an_entry_kept_behind_its_call_is_served_before_the_table_has_it(tmp_pat
     assert store._unwritten_cache == {}
     assert store.cache_get("k1", now) == entry
     store.close()
+
+
+def test_a_duckdb_miss_needs_no_query_and_known_keys_survive_a_restart(tmp_path, monkeypatch):
+    path = tmp_path / "store.duckdb"
+    now = utcnow()
+    entry = CachedResult("k1", "cache_count", "1.0", "[]", now, now + timedelta(hours=1))
+    store = DuckDBStore(path)
+    store.cache_put(entry)
+    store.close()
+
+    store = DuckDBStore(path)  # the key set is read from the table at open
+    try:
+        assert store.cache_get("k1", now) == entry
+
+        def no_query(*args, **kwargs):
+            raise AssertionError("a miss of a key never written must not query the table")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "_peek", no_query)
+            assert store.cache_get("never-written", now) is None
+        store.cache_clear(None, actor="test", reason="test")
+        assert store.cache_get("k1", now) is None
+        store.cache_put(entry)
+        store._await_pending()
+        assert store.cache_get("k1", now) == entry  # kept again after the clear
+    finally:
+        store.close()

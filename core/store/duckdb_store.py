@@ -123,6 +123,7 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         self._journal: CallJournal | None = None
         self._behind: WriteBehind[Pending] | None = None
         self._unwritten_cache: dict[str, CachedResult] = {}
+        self._load_cache_keys(self._conn)
         if self._book is not None:
             if self.path != ":memory:":
                 self._journal = CallJournal(self.path)
