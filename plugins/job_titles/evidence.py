@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,6 @@ from scipy import sparse
 
 from . import classifier
 from .text_index import (
-    QueryBatch,
     _ranges,
     char_features,
     stem,
@@ -257,31 +257,27 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
     n_occ = len(res.codes)
     size = b * n_occ
     nb, words, descriptions = res.nb, res.words, res.descriptions
-    q_ix: list[int] = []
-    nb_ix: list[int] = []
-    desc_ix: list[int] = []
-    inv_len: list[float] = []
-    idf_share: list[float] = []
-    modifier: list[bool] = []
-    head_q: list[int] = []
-    head_ix: list[int] = []
-    for q, (wf, st) in enumerate(zip(wfs, stems, strict=True)):
-        ws = [f for f in wf if not f.startswith("^")]
-        idfs = [float(words.idf[words.fid[f]]) if f in words.fid else 0.0 for f in ws]
-        total = sum(idfs) or 1.0
-        for f, f_idf in zip(ws, idfs, strict=True):
-            q_ix.append(q)
-            nb_ix.append(nb.fid.get(f, -1))
-            desc_ix.append(descriptions.fid.get(f, -1))
-            inv_len.append(1.0 / len(ws))
-            idf_share.append(f_idf / total)
-            modifier.append(f != st[-1])
-        j = nb.fid.get("^" + st[-1])
-        if j is not None:
-            head_q.append(q)
-            head_ix.append(j)
-    qa = np.asarray(q_ix, dtype=np.int64)
-    inv = np.asarray(inv_len)
+    # the query words (not the head feature "^word"), flattened over the batch; the ids of
+    # each word in three vocabularies are looked up by C-level `map`s, not a Python loop
+    ws = [[f for f in wf if not f.startswith("^")] for wf in wfs]
+    names = [f for w in ws for f in w]
+    n_w = np.array([len(w) for w in ws], dtype=np.int64)
+    qa = np.repeat(np.arange(b, dtype=np.int64), n_w)
+    wid = _ids(words.fid, names)
+    idfs = np.where(wid >= 0, words.idf[wid], 0.0).astype(np.float64)
+    # each query's idf total by Python's own `sum`, as before (3.12 compensates its sums)
+    ends = np.cumsum(n_w).tolist()
+    flat_idfs = idfs.tolist()
+    total = np.array([sum(flat_idfs[e - n:e]) or 1.0 for e, n in zip(ends, n_w.tolist(),
+                                                                       strict=True)])
+    idf_share = idfs / total[qa]
+    inv = 1.0 / n_w[qa]
+    lasts = [st[-1] for st in stems]
+    modifier = np.array([f != last for w, last in zip(ws, lasts, strict=True) for f in w],
+                        dtype=bool)
+    heads = _ids(nb.fid, ["^" + h for h in lasts])
+    head_q = np.flatnonzero(heads >= 0)
+    head_ix = heads[head_q]
 
     def postings(ix: np.ndarray, indptr: np.ndarray,
                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -292,24 +288,28 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
         rep = np.repeat(np.flatnonzero(known), counts)  # which (query, word) entry
         return pos, rep, qa[rep] * n_occ + rows[pos]
 
-    pos, rep, flat = postings(np.asarray(nb_ix, dtype=np.int64), nb.indptr, nb.classes)
+    pos, rep, flat = postings(_ids(nb.fid, names), nb.indptr, nb.classes)
     share = nb.share[pos]
     coverage = np.bincount(flat, weights=inv[rep], minlength=size)
-    idf_cov = np.bincount(flat, weights=np.asarray(idf_share)[rep], minlength=size)
+    idf_cov = np.bincount(flat, weights=idf_share[rep], minlength=size)
     word_assoc = np.bincount(flat, weights=share * inv[rep], minlength=size)
     mod_assoc = np.zeros(size)
-    mod = np.asarray(modifier, dtype=bool)[rep]
+    mod = modifier[rep]
     np.maximum.at(mod_assoc, flat[mod], share[mod])
-    _, drep, dflat = postings(np.asarray(desc_ix, dtype=np.int64), descriptions.indptr,
-                                 descriptions.rows)
+    _, drep, dflat = postings(_ids(descriptions.fid, names), descriptions.indptr,
+                              descriptions.rows)
     desc_cov = np.bincount(dflat, weights=inv[drep], minlength=size)
     head = np.zeros(size)
     head_assoc = np.zeros(size)
-    hb = QueryBatch.of(b, ((q, [j], [1.0]) for q, j in zip(head_q, head_ix, strict=True)))
-    hs = nb.indptr[hb.feat]
-    hc = nb.indptr[hb.feat + 1] - hs
+    hs = nb.indptr[head_ix]
+    hc = nb.indptr[head_ix + 1] - hs
     hpos = _ranges(hs, hc)
-    hflat = np.repeat(hb.row * n_occ, hc) + nb.classes[hpos]
+    hflat = np.repeat(head_q * n_occ, hc) + nb.classes[hpos]
     head[hflat] = nb.counts[hpos]
     head_assoc[hflat] = nb.share[hpos]
     return [head, head_assoc, coverage, idf_cov, word_assoc, mod_assoc, desc_cov]
+
+
+def _ids(fid: dict[str, int], names: list[str]) -> np.ndarray:
+    """Each name's id in a vocabulary, -1 when unknown."""
+    return np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))
