@@ -21,6 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+try:  # scipy's product kernel, called directly by `_product`
+    from scipy.sparse._sparsetools import csr_matmat
+except ImportError:  # pragma: no cover - another scipy layout: `q @ m` instead
+    csr_matmat = None
+
 from . import classifier
 from .text_index import (
     _ranges,
@@ -88,7 +93,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         (np.concatenate([cb.w[~hv], wb.w])[order], q_feat[order].astype(np.int32),
          np.concatenate(([0], np.cumsum(np.bincount(q_row, minlength=b)))).astype(np.int32)),
         shape=(b, n_feat))
-    sel = q @ res.pool_matrix()
+    sel = _product(q, res.pool_matrix())
     r, a, v = top_k_sparse(sel, POOL)
     hq, hc, hw = cb.row[hv], hcol[hv], cb.w[hv]
     # A query whose n-grams are all very common (and none of its words known) has no sparse
@@ -157,12 +162,13 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     np.maximum.at(same, flat[mask], sim[mask])
     vote8 = np.bincount(flat, weights=sim ** 8, minlength=size)
     vote2 = np.bincount(flat, weights=sim ** 2, minlength=size)
+    # the aliases spelled exactly as the query: their pairs' weights
+    ex = _ids(res.exact, [" ".join(t) for t in toks])
+    exq = np.flatnonzero(ex >= 0)
+    ex_n = res.ao_ptr[ex[exq] + 1] - res.ao_ptr[ex[exq]]
+    ex_pair = _ranges(res.ao_ptr[ex[exq]], ex_n)
     exact = np.zeros(size)
-    for q, t in enumerate(toks):
-        ex = res.exact.get(" ".join(t))
-        if ex is not None:
-            lo, hi = res.ao_ptr[ex], res.ao_ptr[ex + 1]
-            exact[q * n_occ + res.ao_occ[lo:hi]] = res.ao_w[lo:hi]
+    exact[np.repeat(exq * n_occ, ex_n) + res.ao_occ[ex_pair]] = res.ao_w[ex_pair]
 
     # 3. occupation-level similarities
     prof = res.profiles.scores(res.profiles.batch(wfs)).ravel()
@@ -192,8 +198,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     group_votes = []
     clf_groups = []
     for gi, g in enumerate(res.groups):
-        n_g = int(g.max()) + 1
-        gflat = (np.arange(b)[:, None] * n_g + g[None, :]).ravel()
+        n_g, gflat = _group_slots(res, gi, b)
         gv = np.bincount(gflat, weights=vote2, minlength=b * n_g)
         group_votes.append(np.log1p(gv[cq * n_g + g[co]]))
         if gi != 1:  # 6-digit SOC and major group
@@ -229,6 +234,39 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         s, e = starts[q], ends[q]
         out.append(Evidence(co[s:e], X[s:e], bp[s:e], a[p0:p1], pc[p0:p1]))
     return out
+
+
+def _product(q: sparse.csr_matrix, m: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`q @ m` (CSR times CSR), the same arrays, in one pass of scipy's kernel instead of two:
+    scipy first counts the product's exact size in a symbolic pass (a quarter of the time),
+    where the sum of the postings' lengths is a bound as good (under twice the size here)."""
+    same = (q.indices.dtype == q.indptr.dtype == m.indices.dtype == m.indptr.dtype == np.int32
+            and q.data.dtype == m.data.dtype)
+    bound = int(np.diff(m.indptr)[q.indices].sum()) if same else 0
+    if csr_matmat is None or not bound or bound > np.iinfo(np.int32).max:
+        return q @ m
+    indptr = np.empty(q.shape[0] + 1, dtype=np.int32)
+    indices = np.empty(bound, dtype=np.int32)
+    data = np.empty(bound, dtype=q.data.dtype)
+    csr_matmat(q.shape[0], m.shape[1], q.indptr, q.indices, q.data, m.indptr, m.indices,
+               m.data, indptr, indices, data)
+    n = int(indptr[-1])
+    return sparse.csr_matrix((data[:n], indices[:n], indptr), shape=(q.shape[0], m.shape[1]))
+
+
+def _group_slots(res: TitleResolver, gi: int, b: int) -> tuple[int, np.ndarray]:
+    """The number of groups of `res.groups[gi]`, and each (query, occupation) slot's
+    (query, group) slot for a batch of b queries: the same for every full batch, so kept
+    for that size (a few MB)."""
+    cache = res.__dict__.setdefault("_group_slots", {})
+    hit = cache.get((gi, b))
+    if hit is None:
+        g = res.groups[gi]
+        n_g = int(g.max()) + 1
+        hit = (n_g, (np.arange(b)[:, None] * n_g + g[None, :]).ravel())
+        if b == BATCH:
+            cache[(gi, b)] = hit
+    return hit
 
 
 def _top_k_columns(m: np.ndarray, k: int) -> np.ndarray:
