@@ -112,15 +112,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         order = np.argsort(r, kind="stable")
         r, a, v = r[order], a[order], v[order]
     pw = words.pair_scores(wb, r, a)
-    # the common n-grams' share: for each (query, common n-gram), that query's pooled aliases
-    p0 = np.searchsorted(r, np.arange(b))
-    p1 = np.searchsorted(r, np.arange(b), side="right")
-    n_e = (p1 - p0)[hq]
-    idx = _ranges(p0[hq], n_e)
-    # a flat take: numpy's two-index gather costs three times as much
-    at = np.repeat(hc.astype(np.int64) * chars.n, n_e) + a[idx]
-    heavy_at = np.take(chars.heavy.reshape(-1), at)
-    heavy = np.bincount(idx, weights=heavy_at * np.repeat(hw, n_e), minlength=len(a))
+    heavy = _heavy_share(chars.heavy, hq, hc, hw, r, a, b)
     pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
     del sel
     # the classifier (classifier.py): the same word and char vectors, all features
@@ -233,6 +225,30 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
             continue
         s, e = starts[q], ends[q]
         out.append(Evidence(co[s:e], X[s:e], bp[s:e], a[p0:p1], pc[p0:p1]))
+    return out
+
+
+def _heavy_share(heavy: np.ndarray, hq: np.ndarray, hc: np.ndarray, hw: np.ndarray,
+                 r: np.ndarray, a: np.ndarray, b: int) -> np.ndarray:
+    """The common n-grams' share of each pooled alias's score: for pool entry i (query r[i],
+    alias a[i]), the sum of w * heavy[row, a[i]] over its query's common n-grams (entries
+    of hq, with dense rows hc and weights hw), in their order.
+
+    Per query, one (n-grams x pooled aliases) gather, weighted and summed down its columns:
+    row after row, the order in which a bincount over all (n-gram, pooled alias) entries of
+    the batch added them, so the sums are the same; but without those entry-sized index
+    arrays, built by `np.repeat` (which holds the GIL) and scattered by the bincount."""
+    out = np.zeros(len(a))
+    ix = np.arange(b)
+    p0, p1 = np.searchsorted(r, ix), np.searchsorted(r, ix, side="right")
+    h0, h1 = np.searchsorted(hq, ix), np.searchsorted(hq, ix, side="right")
+    flat = heavy.reshape(-1)  # a flat take: numpy's two-index gather costs three times as much
+    rows = hc.astype(np.int64) * heavy.shape[1]
+    weight = hw[:, None]
+    for q in np.flatnonzero((h1 > h0) & (p1 > p0)).tolist():
+        lo, hi, g0, g1 = int(p0[q]), int(p1[q]), int(h0[q]), int(h1[q])
+        at = np.take(flat, rows[g0:g1, None] + a[None, lo:hi])
+        out[lo:hi] = (at * weight[g0:g1]).sum(axis=0)
     return out
 
 
