@@ -167,7 +167,6 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     nb = res.nb.posteriors(res.nb.batch(wfs)).ravel()
     desc = res.descriptions.scores(
         res.descriptions.batch([dict.fromkeys(s, 1.0) for s in stems])).ravel()
-    cov = _word_association(res, wfs, stems, b)
 
     # 4. the top-k occupations of each query and their features
     base = (best + 0.15 * np.minimum(vote8, 1.0) + 0.25 * prof + 0.4 * nb
@@ -205,7 +204,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         row_max[nonempty] = np.maximum.reduceat(bc_, starts[nonempty])
     n_al = res.n_aliases[co]
     head, head_assoc, coverage, idf_cov, word_assoc, mod_assoc, desc_cov = (
-        c[cf] for c in cov)
+        _word_association(res, wfs, stems, cq, co))
     X = np.column_stack([
         bc_, bw[cf], bc[cf], exact[cf], np.minimum(vote8[cf], 1.0), np.log1p(vote2[cf]),
         prof[cf], nb[cf], np.maximum(np.log(nb[cf] + 1e-12), -25.0) / 25.0, desc[cf],
@@ -304,64 +303,89 @@ def _top_k_columns(m: np.ndarray, k: int) -> np.ndarray:
 
 
 def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
-                      stems: list[list[str]], b: int) -> list[np.ndarray]:
-    """Per (query, occupation) slot: how many of the query's aliases end in its head noun
-    (and their share), and the word-level association of the query's words with each
-    occupation's aliases and with its description and tasks."""
-    n_occ = len(res.codes)
-    size = b * n_occ
+                      stems: list[list[str]], cq: np.ndarray,
+                      co: np.ndarray) -> list[np.ndarray]:
+    """For each candidate (query cq, occupation co): how many of the query's aliases end in
+    its head noun (and their share), and the word-level association of the query's words
+    with the occupation's aliases and with its description and tasks.
+
+    Only the candidates' values are used, so each (candidate, query word) pair looks its
+    occupation up in a table of the batch's words' postings (`_postings_table`) rather
+    than every posting being spread over all (query, occupation) slots. A candidate's sums
+    run over its query's words in their order, as the spread's did: the same values."""
     nb, words, descriptions = res.nb, res.words, res.descriptions
+    n_occ = len(res.codes)
+    b = len(wfs)
     # the query words (not the head feature "^word"), flattened over the batch; the ids of
     # each word in three vocabularies are looked up by C-level `map`s, not a Python loop
     ws = [[f for f in wf if not f.startswith("^")] for wf in wfs]
     names = [f for w in ws for f in w]
     n_w = np.array([len(w) for w in ws], dtype=np.int64)
-    qa = np.repeat(np.arange(b, dtype=np.int64), n_w)
     wid = _ids(words.fid, names)
     idfs = np.where(wid >= 0, words.idf[wid], 0.0).astype(np.float64)
     # each query's idf total by Python's own `sum`, as before (3.12 compensates its sums)
-    ends = np.cumsum(n_w).tolist()
+    ends = np.cumsum(n_w)
     flat_idfs = idfs.tolist()
-    total = np.array([sum(flat_idfs[e - n:e]) or 1.0 for e, n in zip(ends, n_w.tolist(),
-                                                                       strict=True)])
+    total = np.array([sum(flat_idfs[e - n:e]) or 1.0
+                      for e, n in zip(ends.tolist(), n_w.tolist(), strict=True)])
+    qa = np.repeat(np.arange(b, dtype=np.int64), n_w)
     idf_share = idfs / total[qa]
     inv = 1.0 / n_w[qa]
     lasts = [st[-1] for st in stems]
     modifier = np.array([f != last for w, last in zip(ws, lasts, strict=True) for f in w],
                         dtype=bool)
     heads = _ids(nb.fid, ["^" + h for h in lasts])
-    head_q = np.flatnonzero(heads >= 0)
-    head_ix = heads[head_q]
 
-    def postings(ix: np.ndarray, indptr: np.ndarray,
-                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        known = ix >= 0
-        starts = indptr[ix[known]]
-        counts = indptr[ix[known] + 1] - starts
-        pos = _ranges(starts, counts)
-        rep = np.repeat(np.flatnonzero(known), counts)  # which (query, word) entry
-        return pos, rep, qa[rep] * n_occ + rows[pos]
-
-    pos, rep, flat = postings(_ids(nb.fid, names), nb.indptr, nb.classes)
-    share = nb.share[pos]
-    coverage = np.bincount(flat, weights=inv[rep], minlength=size)
-    idf_cov = np.bincount(flat, weights=idf_share[rep], minlength=size)
-    word_assoc = np.bincount(flat, weights=share * inv[rep], minlength=size)
-    mod_assoc = np.zeros(size)
-    mod = modifier[rep]
-    np.maximum.at(mod_assoc, flat[mod], share[mod])
-    _, drep, dflat = postings(_ids(descriptions.fid, names), descriptions.indptr,
-                              descriptions.rows)
-    desc_cov = np.bincount(dflat, weights=inv[drep], minlength=size)
-    head = np.zeros(size)
-    head_assoc = np.zeros(size)
-    hs = nb.indptr[head_ix]
-    hc = nb.indptr[head_ix + 1] - hs
-    hpos = _ranges(hs, hc)
-    hflat = np.repeat(head_q * n_occ, hc) + nb.classes[hpos]
-    head[hflat] = nb.counts[hpos]
-    head_assoc[hflat] = nb.share[hpos]
+    # (candidate, query word) pairs, each candidate's in its query's word order
+    n_c = len(cq)
+    cw = n_w[cq]
+    cand = np.repeat(np.arange(n_c), cw)
+    word = _ranges((ends - n_w)[cq], cw)
+    occ = co[cand]
+    # the words' and the head nouns' postings in the naive-Bayes counts, in one table
+    at, hit = _postings_table(nb.indptr, nb.classes,
+                              np.concatenate([_ids(nb.fid, names), heads]),
+                              np.concatenate([word, len(names) + cq]),
+                              np.concatenate([occ, co]), n_occ)
+    n_p = len(word)
+    h_at, h_hit = at[hit >= n_p], hit[hit >= n_p] - n_p
+    at, hit = at[hit < n_p], hit[hit < n_p]
+    c_hit, w_hit = cand[hit], word[hit]
+    share = nb.share[at]
+    coverage = np.bincount(c_hit, weights=inv[w_hit], minlength=n_c)
+    idf_cov = np.bincount(c_hit, weights=idf_share[w_hit], minlength=n_c)
+    word_assoc = np.bincount(c_hit, weights=share * inv[w_hit], minlength=n_c)
+    mod_assoc = np.zeros(n_c)
+    mod = modifier[w_hit]
+    np.maximum.at(mod_assoc, c_hit[mod], share[mod])
+    _, d_hit = _postings_table(descriptions.indptr, descriptions.rows,
+                               _ids(descriptions.fid, names), word, occ, n_occ)
+    desc_cov = np.bincount(cand[d_hit], weights=inv[word[d_hit]], minlength=n_c)
+    head = np.zeros(n_c)
+    head_assoc = np.zeros(n_c)
+    head[h_hit] = nb.counts[h_at]
+    head_assoc[h_hit] = nb.share[h_at]
     return [head, head_assoc, coverage, idf_cov, word_assoc, mod_assoc, desc_cov]
+
+
+def _postings_table(indptr: np.ndarray, rows: np.ndarray, feat: np.ndarray,
+                    entry: np.ndarray, occ: np.ndarray,
+                    n_occ: int) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs (feature feat[entry[i]], occupation occ[i]): the posting positions of those
+    found in a word index (features x occupations postings), and which pairs (i) they are;
+    a feature of -1 (an unknown word) is never found. The batch's few distinct features'
+    postings are spread into a small dense (features x occupations) table first."""
+    uniq, local = np.unique(feat, return_inverse=True)  # -1, when present, first
+    unknown = int(len(uniq) > 0 and uniq[0] < 0)
+    uniq = uniq[unknown:]
+    starts = indptr[uniq]
+    counts = indptr[uniq + 1] - starts
+    pos = _ranges(starts, counts)
+    table = np.full((len(uniq) + unknown) * n_occ, -1, dtype=np.int64)  # the unknown row: -1
+    table[np.repeat((np.arange(len(uniq)) + unknown) * n_occ, counts) + rows[pos]] = pos
+    at = table[local[entry] * n_occ + occ]
+    found = np.flatnonzero(at >= 0)
+    return at[found], found
 
 
 def _ids(fid: dict[str, int], names: list[str]) -> np.ndarray:
