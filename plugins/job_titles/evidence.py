@@ -15,14 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
+try:  # scipy's product kernel, called directly by `_product`
+    from scipy.sparse._sparsetools import csr_matmat
+except ImportError:  # pragma: no cover - another scipy layout: `q @ m` instead
+    csr_matmat = None
+
 from . import classifier
 from .text_index import (
-    QueryBatch,
     _ranges,
     char_features,
     stem,
@@ -88,7 +93,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         (np.concatenate([cb.w[~hv], wb.w])[order], q_feat[order].astype(np.int32),
          np.concatenate(([0], np.cumsum(np.bincount(q_row, minlength=b)))).astype(np.int32)),
         shape=(b, n_feat))
-    sel = q @ res.pool_matrix()
+    sel = _product(q, res.pool_matrix())
     r, a, v = top_k_sparse(sel, POOL)
     hq, hc, hw = cb.row[hv], hcol[hv], cb.w[hv]
     # A query whose n-grams are all very common (and none of its words known) has no sparse
@@ -107,15 +112,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         order = np.argsort(r, kind="stable")
         r, a, v = r[order], a[order], v[order]
     pw = words.pair_scores(wb, r, a)
-    # the common n-grams' share: for each (query, common n-gram), that query's pooled aliases
-    p0 = np.searchsorted(r, np.arange(b))
-    p1 = np.searchsorted(r, np.arange(b), side="right")
-    n_e = (p1 - p0)[hq]
-    idx = _ranges(p0[hq], n_e)
-    # a flat take: numpy's two-index gather costs three times as much
-    at = np.repeat(hc.astype(np.int64) * chars.n, n_e) + a[idx]
-    heavy_at = np.take(chars.heavy.reshape(-1), at)
-    heavy = np.bincount(idx, weights=heavy_at * np.repeat(hw, n_e), minlength=len(a))
+    heavy = _heavy_share(chars.heavy, hq, hc, hw, r, a, b)
     pc = np.maximum(v - pw + heavy, 0.0)  # v - pw: a rounding error below 0 when only words match
     del sel
     # the classifier (classifier.py): the same word and char vectors, all features
@@ -157,19 +154,19 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     np.maximum.at(same, flat[mask], sim[mask])
     vote8 = np.bincount(flat, weights=sim ** 8, minlength=size)
     vote2 = np.bincount(flat, weights=sim ** 2, minlength=size)
+    # the aliases spelled exactly as the query: their pairs' weights
+    ex = _ids(res.exact, [" ".join(t) for t in toks])
+    exq = np.flatnonzero(ex >= 0)
+    ex_n = res.ao_ptr[ex[exq] + 1] - res.ao_ptr[ex[exq]]
+    ex_pair = _ranges(res.ao_ptr[ex[exq]], ex_n)
     exact = np.zeros(size)
-    for q, t in enumerate(toks):
-        ex = res.exact.get(" ".join(t))
-        if ex is not None:
-            lo, hi = res.ao_ptr[ex], res.ao_ptr[ex + 1]
-            exact[q * n_occ + res.ao_occ[lo:hi]] = res.ao_w[lo:hi]
+    exact[np.repeat(exq * n_occ, ex_n) + res.ao_occ[ex_pair]] = res.ao_w[ex_pair]
 
     # 3. occupation-level similarities
     prof = res.profiles.scores(res.profiles.batch(wfs)).ravel()
     nb = res.nb.posteriors(res.nb.batch(wfs)).ravel()
     desc = res.descriptions.scores(
         res.descriptions.batch([dict.fromkeys(s, 1.0) for s in stems])).ravel()
-    cov = _word_association(res, wfs, stems, b)
 
     # 4. the top-k occupations of each query and their features
     base = (best + 0.15 * np.minimum(vote8, 1.0) + 0.25 * prof + 0.4 * nb
@@ -192,8 +189,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     group_votes = []
     clf_groups = []
     for gi, g in enumerate(res.groups):
-        n_g = int(g.max()) + 1
-        gflat = (np.arange(b)[:, None] * n_g + g[None, :]).ravel()
+        n_g, gflat = _group_slots(res, gi, b)
         gv = np.bincount(gflat, weights=vote2, minlength=b * n_g)
         group_votes.append(np.log1p(gv[cq * n_g + g[co]]))
         if gi != 1:  # 6-digit SOC and major group
@@ -208,7 +204,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         row_max[nonempty] = np.maximum.reduceat(bc_, starts[nonempty])
     n_al = res.n_aliases[co]
     head, head_assoc, coverage, idf_cov, word_assoc, mod_assoc, desc_cov = (
-        c[cf] for c in cov)
+        _word_association(res, wfs, stems, cq, co))
     X = np.column_stack([
         bc_, bw[cf], bc[cf], exact[cf], np.minimum(vote8[cf], 1.0), np.log1p(vote2[cf]),
         prof[cf], nb[cf], np.maximum(np.log(nb[cf] + 1e-12), -25.0) / 25.0, desc[cf],
@@ -231,6 +227,63 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     return out
 
 
+def _heavy_share(heavy: np.ndarray, hq: np.ndarray, hc: np.ndarray, hw: np.ndarray,
+                 r: np.ndarray, a: np.ndarray, b: int) -> np.ndarray:
+    """The common n-grams' share of each pooled alias's score: for pool entry i (query r[i],
+    alias a[i]), the sum of w * heavy[row, a[i]] over its query's common n-grams (entries
+    of hq, with dense rows hc and weights hw), in their order.
+
+    Per query, one (n-grams x pooled aliases) gather, weighted and summed down its columns:
+    row after row, the order in which a bincount over all (n-gram, pooled alias) entries of
+    the batch added them, so the sums are the same; but without those entry-sized index
+    arrays, built by `np.repeat` (which holds the GIL) and scattered by the bincount."""
+    out = np.zeros(len(a))
+    ix = np.arange(b)
+    p0, p1 = np.searchsorted(r, ix), np.searchsorted(r, ix, side="right")
+    h0, h1 = np.searchsorted(hq, ix), np.searchsorted(hq, ix, side="right")
+    flat = heavy.reshape(-1)  # a flat take: numpy's two-index gather costs three times as much
+    rows = hc.astype(np.int64) * heavy.shape[1]
+    weight = hw[:, None]
+    for q in np.flatnonzero((h1 > h0) & (p1 > p0)).tolist():
+        lo, hi, g0, g1 = int(p0[q]), int(p1[q]), int(h0[q]), int(h1[q])
+        at = np.take(flat, rows[g0:g1, None] + a[None, lo:hi])
+        out[lo:hi] = (at * weight[g0:g1]).sum(axis=0)
+    return out
+
+
+def _product(q: sparse.csr_matrix, m: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`q @ m` (CSR times CSR), the same arrays, in one pass of scipy's kernel instead of two:
+    scipy first counts the product's exact size in a symbolic pass (a quarter of the time),
+    where the sum of the postings' lengths is a bound as good (under twice the size here)."""
+    same = (q.indices.dtype == q.indptr.dtype == m.indices.dtype == m.indptr.dtype == np.int32
+            and q.data.dtype == m.data.dtype)
+    bound = int(np.diff(m.indptr)[q.indices].sum()) if same else 0
+    if csr_matmat is None or not bound or bound > np.iinfo(np.int32).max:
+        return q @ m
+    indptr = np.empty(q.shape[0] + 1, dtype=np.int32)
+    indices = np.empty(bound, dtype=np.int32)
+    data = np.empty(bound, dtype=q.data.dtype)
+    csr_matmat(q.shape[0], m.shape[1], q.indptr, q.indices, q.data, m.indptr, m.indices,
+               m.data, indptr, indices, data)
+    n = int(indptr[-1])
+    return sparse.csr_matrix((data[:n], indices[:n], indptr), shape=(q.shape[0], m.shape[1]))
+
+
+def _group_slots(res: TitleResolver, gi: int, b: int) -> tuple[int, np.ndarray]:
+    """The number of groups of `res.groups[gi]`, and each (query, occupation) slot's
+    (query, group) slot for a batch of b queries: the same for every full batch, so kept
+    for that size (a few MB)."""
+    cache = res.__dict__.setdefault("_group_slots", {})
+    hit = cache.get((gi, b))
+    if hit is None:
+        g = res.groups[gi]
+        n_g = int(g.max()) + 1
+        hit = (n_g, (np.arange(b)[:, None] * n_g + g[None, :]).ravel())
+        if b == BATCH:
+            cache[(gi, b)] = hit
+    return hit
+
+
 def _top_k_columns(m: np.ndarray, k: int) -> np.ndarray:
     """`np.argsort(-m, axis=1, kind="stable")[:, :k]`: the k largest of each row, ties in
     column order. A partition finds them and only the k are sorted (the full sort of every
@@ -250,66 +303,91 @@ def _top_k_columns(m: np.ndarray, k: int) -> np.ndarray:
 
 
 def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
-                      stems: list[list[str]], b: int) -> list[np.ndarray]:
-    """Per (query, occupation) slot: how many of the query's aliases end in its head noun
-    (and their share), and the word-level association of the query's words with each
-    occupation's aliases and with its description and tasks."""
-    n_occ = len(res.codes)
-    size = b * n_occ
+                      stems: list[list[str]], cq: np.ndarray,
+                      co: np.ndarray) -> list[np.ndarray]:
+    """For each candidate (query cq, occupation co): how many of the query's aliases end in
+    its head noun (and their share), and the word-level association of the query's words
+    with the occupation's aliases and with its description and tasks.
+
+    Only the candidates' values are used, so each (candidate, query word) pair looks its
+    occupation up in a table of the batch's words' postings (`_postings_table`) rather
+    than every posting being spread over all (query, occupation) slots. A candidate's sums
+    run over its query's words in their order, as the spread's did: the same values."""
     nb, words, descriptions = res.nb, res.words, res.descriptions
-    q_ix: list[int] = []
-    nb_ix: list[int] = []
-    desc_ix: list[int] = []
-    inv_len: list[float] = []
-    idf_share: list[float] = []
-    modifier: list[bool] = []
-    head_q: list[int] = []
-    head_ix: list[int] = []
-    for q, (wf, st) in enumerate(zip(wfs, stems, strict=True)):
-        ws = [f for f in wf if not f.startswith("^")]
-        idfs = [float(words.idf[words.fid[f]]) if f in words.fid else 0.0 for f in ws]
-        total = sum(idfs) or 1.0
-        for f, f_idf in zip(ws, idfs, strict=True):
-            q_ix.append(q)
-            nb_ix.append(nb.fid.get(f, -1))
-            desc_ix.append(descriptions.fid.get(f, -1))
-            inv_len.append(1.0 / len(ws))
-            idf_share.append(f_idf / total)
-            modifier.append(f != st[-1])
-        j = nb.fid.get("^" + st[-1])
-        if j is not None:
-            head_q.append(q)
-            head_ix.append(j)
-    qa = np.asarray(q_ix, dtype=np.int64)
-    inv = np.asarray(inv_len)
+    n_occ = len(res.codes)
+    b = len(wfs)
+    # the query words (not the head feature "^word"), flattened over the batch; the ids of
+    # each word in three vocabularies are looked up by C-level `map`s, not a Python loop
+    ws = [[f for f in wf if not f.startswith("^")] for wf in wfs]
+    names = [f for w in ws for f in w]
+    n_w = np.array([len(w) for w in ws], dtype=np.int64)
+    wid = _ids(words.fid, names)
+    idfs = np.where(wid >= 0, words.idf[wid], 0.0).astype(np.float64)
+    # each query's idf total by Python's own `sum`, as before (3.12 compensates its sums)
+    ends = np.cumsum(n_w)
+    flat_idfs = idfs.tolist()
+    total = np.array([sum(flat_idfs[e - n:e]) or 1.0
+                      for e, n in zip(ends.tolist(), n_w.tolist(), strict=True)])
+    qa = np.repeat(np.arange(b, dtype=np.int64), n_w)
+    idf_share = idfs / total[qa]
+    inv = 1.0 / n_w[qa]
+    lasts = [st[-1] for st in stems]
+    modifier = np.array([f != last for w, last in zip(ws, lasts, strict=True) for f in w],
+                        dtype=bool)
+    heads = _ids(nb.fid, ["^" + h for h in lasts])
 
-    def postings(ix: np.ndarray, indptr: np.ndarray,
-                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        known = ix >= 0
-        starts = indptr[ix[known]]
-        counts = indptr[ix[known] + 1] - starts
-        pos = _ranges(starts, counts)
-        rep = np.repeat(np.flatnonzero(known), counts)  # which (query, word) entry
-        return pos, rep, qa[rep] * n_occ + rows[pos]
-
-    pos, rep, flat = postings(np.asarray(nb_ix, dtype=np.int64), nb.indptr, nb.classes)
-    share = nb.share[pos]
-    coverage = np.bincount(flat, weights=inv[rep], minlength=size)
-    idf_cov = np.bincount(flat, weights=np.asarray(idf_share)[rep], minlength=size)
-    word_assoc = np.bincount(flat, weights=share * inv[rep], minlength=size)
-    mod_assoc = np.zeros(size)
-    mod = np.asarray(modifier, dtype=bool)[rep]
-    np.maximum.at(mod_assoc, flat[mod], share[mod])
-    _, drep, dflat = postings(np.asarray(desc_ix, dtype=np.int64), descriptions.indptr,
-                                 descriptions.rows)
-    desc_cov = np.bincount(dflat, weights=inv[drep], minlength=size)
-    head = np.zeros(size)
-    head_assoc = np.zeros(size)
-    hb = QueryBatch.of(b, ((q, [j], [1.0]) for q, j in zip(head_q, head_ix, strict=True)))
-    hs = nb.indptr[hb.feat]
-    hc = nb.indptr[hb.feat + 1] - hs
-    hpos = _ranges(hs, hc)
-    hflat = np.repeat(hb.row * n_occ, hc) + nb.classes[hpos]
-    head[hflat] = nb.counts[hpos]
-    head_assoc[hflat] = nb.share[hpos]
+    # (candidate, query word) pairs, each candidate's in its query's word order
+    n_c = len(cq)
+    cw = n_w[cq]
+    cand = np.repeat(np.arange(n_c), cw)
+    word = _ranges((ends - n_w)[cq], cw)
+    occ = co[cand]
+    # the words' and the head nouns' postings in the naive-Bayes counts, in one table
+    at, hit = _postings_table(nb.indptr, nb.classes,
+                              np.concatenate([_ids(nb.fid, names), heads]),
+                              np.concatenate([word, len(names) + cq]),
+                              np.concatenate([occ, co]), n_occ)
+    n_p = len(word)
+    h_at, h_hit = at[hit >= n_p], hit[hit >= n_p] - n_p
+    at, hit = at[hit < n_p], hit[hit < n_p]
+    c_hit, w_hit = cand[hit], word[hit]
+    share = nb.share[at]
+    coverage = np.bincount(c_hit, weights=inv[w_hit], minlength=n_c)
+    idf_cov = np.bincount(c_hit, weights=idf_share[w_hit], minlength=n_c)
+    word_assoc = np.bincount(c_hit, weights=share * inv[w_hit], minlength=n_c)
+    mod_assoc = np.zeros(n_c)
+    mod = modifier[w_hit]
+    np.maximum.at(mod_assoc, c_hit[mod], share[mod])
+    _, d_hit = _postings_table(descriptions.indptr, descriptions.rows,
+                               _ids(descriptions.fid, names), word, occ, n_occ)
+    desc_cov = np.bincount(cand[d_hit], weights=inv[word[d_hit]], minlength=n_c)
+    head = np.zeros(n_c)
+    head_assoc = np.zeros(n_c)
+    head[h_hit] = nb.counts[h_at]
+    head_assoc[h_hit] = nb.share[h_at]
     return [head, head_assoc, coverage, idf_cov, word_assoc, mod_assoc, desc_cov]
+
+
+def _postings_table(indptr: np.ndarray, rows: np.ndarray, feat: np.ndarray,
+                    entry: np.ndarray, occ: np.ndarray,
+                    n_occ: int) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs (feature feat[entry[i]], occupation occ[i]): the posting positions of those
+    found in a word index (features x occupations postings), and which pairs (i) they are;
+    a feature of -1 (an unknown word) is never found. The batch's few distinct features'
+    postings are spread into a small dense (features x occupations) table first."""
+    uniq, local = np.unique(feat, return_inverse=True)  # -1, when present, first
+    unknown = int(len(uniq) > 0 and uniq[0] < 0)
+    uniq = uniq[unknown:]
+    starts = indptr[uniq]
+    counts = indptr[uniq + 1] - starts
+    pos = _ranges(starts, counts)
+    table = np.full((len(uniq) + unknown) * n_occ, -1, dtype=np.int64)  # the unknown row: -1
+    table[np.repeat((np.arange(len(uniq)) + unknown) * n_occ, counts) + rows[pos]] = pos
+    at = table[local[entry] * n_occ + occ]
+    found = np.flatnonzero(at >= 0)
+    return at[found], found
+
+
+def _ids(fid: dict[str, int], names: list[str]) -> np.ndarray:
+    """Each name's id in a vocabulary, -1 when unknown."""
+    return np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))

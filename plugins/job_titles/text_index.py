@@ -92,37 +92,32 @@ def top_k_sparse(m: sparse.csr_matrix,
     k-th value go to the earlier entries of the row, whose order depends on that query alone
     (scipy builds each row of a product from that row of the operands), so a query's answer
     never depends on the other queries of its batch. Each long row's k-th largest value comes
-    from one `np.partition` of that row (a few microseconds for thousands of entries); the
-    entries at or above it are then picked for all rows at once. A row with ties at its k-th
-    value (rare) picks them in entry order."""
-    b = m.shape[0]
-    ip = m.indptr
+    from one `np.partition` of that row (a few microseconds for thousands of entries), and
+    the row's entries at or above it are picked there, while the row is in cache: a pass over
+    the whole matrix (a row number per entry) cost as much as the partitions. A row with
+    ties at its k-th value (rare) picks them in entry order."""
     data, cols = m.data, m.indices
-    sizes = np.diff(ip)
-    kth = np.zeros(b)  # 0: the row has fewer than k positive entries, all are kept
-    ties: list[int] = []
-    bounds = ip.tolist()
-    for q in np.flatnonzero(sizes > k).tolist():
-        lo, hi = bounds[q], bounds[q + 1]
-        n = hi - lo
-        part = np.partition(data[lo:hi], n - k)
-        t = part[n - k]
-        if t > 0:
-            kth[q] = t
-            if (part[:n - k] == t).any():  # more than k entries at or above the k-th value
-                ties.append(q)
-    rows = np.repeat(np.arange(b), sizes)
-    sel = data >= kth[rows]
-    if not (kth > 0).all():
-        sel &= data > 0
-    for q in ties:  # everything above the k-th value, then equal ones in entry order
+    bounds = m.indptr.tolist()
+    picks: list[np.ndarray] = []
+    sizes: list[int] = []
+    for q in range(m.shape[0]):
         lo, hi = bounds[q], bounds[q + 1]
         seg = data[lo:hi]
-        pick = seg > kth[q]
-        pick[np.flatnonzero(seg == kth[q])[:k - int(pick.sum())]] = True
-        sel[lo:hi] = pick
-    at = np.flatnonzero(sel)
-    return rows[at], cols[at], data[at]
+        n = hi - lo
+        t = np.partition(seg, n - k)[n - k] if n > k else 0.0
+        if t > 0:
+            pick = np.flatnonzero(seg >= t)
+            if len(pick) > k:  # ties at the k-th value: all above it, then equal ones
+                above = np.flatnonzero(seg > t)
+                tied = np.flatnonzero(seg == t)[:k - len(above)]
+                pick = np.sort(np.concatenate([above, tied]))
+        else:  # fewer than k positive entries: all of them
+            pick = np.flatnonzero(seg > 0)
+        picks.append(pick + lo)
+        sizes.append(len(pick))
+    at = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+    rows = np.repeat(np.arange(m.shape[0]), sizes)
+    return rows, cols[at], data[at]
 
 
 def sparse_lookup(m: sparse.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
