@@ -21,11 +21,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-try:  # scipy's product kernel, called directly by `_product`
-    from scipy.sparse._sparsetools import csr_matmat
-except ImportError:  # pragma: no cover - another scipy layout: `q @ m` instead
-    csr_matmat = None
-
 from . import classifier
 from .text_index import (
     _ranges,
@@ -93,7 +88,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
         (np.concatenate([cb.w[~hv], wb.w])[order], q_feat[order].astype(np.int32),
          np.concatenate(([0], np.cumsum(np.bincount(q_row, minlength=b)))).astype(np.int32)),
         shape=(b, n_feat))
-    sel = _product(q, res.pool_matrix())
+    sel = q @ res.pool_matrix()
     r, a, v = top_k_sparse(sel, POOL)
     hq, hc, hw = cb.row[hv], hcol[hv], cb.w[hv]
     # A query whose n-grams are all very common (and none of its words known) has no sparse
@@ -249,24 +244,6 @@ def _heavy_share(heavy: np.ndarray, hq: np.ndarray, hc: np.ndarray, hw: np.ndarr
         at = np.take(flat, rows[g0:g1, None] + a[None, lo:hi])
         out[lo:hi] = (at * weight[g0:g1]).sum(axis=0)
     return out
-
-
-def _product(q: sparse.csr_matrix, m: sparse.csr_matrix) -> sparse.csr_matrix:
-    """`q @ m` (CSR times CSR), the same arrays, in one pass of scipy's kernel instead of two:
-    scipy first counts the product's exact size in a symbolic pass (a quarter of the time),
-    where the sum of the postings' lengths is a bound as good (under twice the size here)."""
-    same = (q.indices.dtype == q.indptr.dtype == m.indices.dtype == m.indptr.dtype == np.int32
-            and q.data.dtype == m.data.dtype)
-    bound = int(np.diff(m.indptr)[q.indices].sum()) if same else 0
-    if csr_matmat is None or not bound or bound > np.iinfo(np.int32).max:
-        return q @ m
-    indptr = np.empty(q.shape[0] + 1, dtype=np.int32)
-    indices = np.empty(bound, dtype=np.int32)
-    data = np.empty(bound, dtype=q.data.dtype)
-    csr_matmat(q.shape[0], m.shape[1], q.indptr, q.indices, q.data, m.indptr, m.indices,
-               m.data, indptr, indices, data)
-    n = int(indptr[-1])
-    return sparse.csr_matrix((data[:n], indices[:n], indptr), shape=(q.shape[0], m.shape[1]))
 
 
 def _group_slots(res: TitleResolver, gi: int, b: int) -> tuple[int, np.ndarray]:
