@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .resolver import TitleResolver
 
 BATCH = 64  # queries per batch: the (queries x aliases) score matrices stay ~30 MB
-POOL = 400  # aliases scored exactly per query
+POOL = 250  # aliases scored exactly per query
 CANDIDATES = 40  # occupations the ranker scores per query
 CLF_BASE = 1.0  # weight of the classifier's probability in the candidates' preliminary score
 
