@@ -7,7 +7,7 @@ one `np.bincount` (text_index.postings_product), the per-occupation evidence is 
 (queries x occupations) arrays, and the candidates of all queries are one feature matrix.
 
 A query's answer never depends on the other queries of its batch: every sum runs over that
-query's own entries in the same order, and ties are broken by index (text_index.top_k_rows).
+query's own entries in the same order, and ties are broken by index (text_index.top_k_sparse).
 `TitleResolver.evidence` (one title) is a batch of one, so single and bulk resolution agree.
 """
 
