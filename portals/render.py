@@ -28,11 +28,35 @@ def markdown(block: b.Markdown, key: str) -> None:
     st.markdown(block.text)
 
 
+METRICS_PER_ROW = 4
+METRIC_CHARS = 12  # characters of a value that a quarter of the page shows at metric size
+
+
+def metric_rows(values: Sequence[object]) -> list[list[int]]:
+    """Metrics packed into rows of METRICS_PER_ROW units, in order: each takes as many units
+    as its value needs to show whole (st.metric cuts a long value with an ellipsis, so
+    "Bachelor's degree" in a quarter of the page read "Bachelor's..."). Each row lists its
+    metrics' widths in units."""
+    rows: list[list[int]] = []
+    used = METRICS_PER_ROW
+    for value in values:
+        width = min(METRICS_PER_ROW, max(1, -(-len(str(value)) // METRIC_CHARS)))
+        if used + width > METRICS_PER_ROW:
+            rows.append([])
+            used = 0
+        rows[-1].append(width)
+        used += width
+    return rows
+
+
 def metrics(block: b.Metrics, key: str) -> None:
-    per_row = min(len(block.items), 4)
-    for start in range(0, len(block.items), per_row):
-        columns = st.columns(per_row)
-        for column, item in zip(columns, block.items[start:start + per_row], strict=False):
+    items = iter(block.items)
+    rows = metric_rows([item.value for item in block.items])
+    for widths in rows:
+        # one row spreads over the page; in a grid, an empty column keeps the units' width
+        spare = METRICS_PER_ROW - sum(widths) if len(rows) > 1 else 0
+        columns = st.columns([*widths, spare] if spare else widths)
+        for column, item in zip(columns, items, strict=False):
             column.metric(item.label, item.value, delta=item.delta, help=item.help)
 
 

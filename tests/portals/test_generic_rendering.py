@@ -115,6 +115,32 @@ def test_unknown_or_broken_blocks_fall_back_to_json() -> None:
                                        "graph", "json"}
 
 
+def test_long_metric_values_get_wider_columns_in_order() -> None:
+    # analyze_job_title's "At a glance": a long entry education takes two quarters
+    values = ["15-2051.00", "88%", "n/a", "data", "4", "Bachelor's degree"]
+    assert render.metric_rows(values) == [[1, 1, 1, 1], [1, 2]]
+    assert render.metric_rows([1, 2, 3, 4, 5]) == [[1, 1, 1, 1], [1]]
+    assert render.metric_rows(["x" * 30, 1, 2]) == [[3, 1], [1]]
+    assert render.metric_rows(["x" * 200]) == [[4]]  # at most a whole row
+    assert render.metric_rows([]) == []
+
+
+def test_metrics_block_draws_every_item_in_a_grid() -> None:
+    def script() -> None:
+        from tokenworks.blocks import Metric, Metrics
+        from tokenworks.portals import render
+
+        render.render_blocks([Metrics(title="At a glance", items=[
+            Metric(label=f"m{i}", value=v) for i, v in
+            enumerate(["15-2051.00", "88%", "n/a", "data", "4", "Bachelor's degree"])])],
+            "grid")
+
+    app = AppTest.from_function(script).run()
+    assert not app.exception
+    assert [m.value for m in app.metric] == ["15-2051.00", "88%", "n/a", "data", "4",
+                                             "Bachelor's degree"]
+
+
 def test_probe_appears_in_the_admin_list_and_its_switch_works(probe_host) -> None:
     app = app_as("admin", "admin/plugins.py")
     plugins = app.dataframe[0].value.set_index("plugin")
