@@ -401,26 +401,17 @@ def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10
         for n, title in enumerate(fold):
             code = next(iter(codes_by_string[title.lower()]))
             tag = f if n < len(pool[f::folds]) else -2
-            ev = resolver.evidence(clean_title(title).tokens)
-            if ev is None or not len(ev.cand):
-                continue
-            codes = [resolver.codes[i] for i in ev.cand.tolist()]
-            label = codes.index(code) if code in codes else -1
-            samples.append((tag, ev.X, label, np.array([c[:7] == code[:7] for c in codes]),
-                            np.array([c[:2] == code[:2] for c in codes])))
+            sample = _sample(resolver, tag, title, code)
+            if sample is not None:
+                samples.append(sample)
         if f == 0:
             indexed = sorted({t.title for t in data.titles if t.title.lower() not in out
                               and len(codes_by_string[t.title.lower()]) == 1})
             for title in rng.sample(indexed, min(known, len(indexed))):
                 code = next(iter(codes_by_string[title.lower()]))
-                ev = resolver.evidence(clean_title(title).tokens)
-                if ev is None or not len(ev.cand):
-                    continue
-                codes = [resolver.codes[i] for i in ev.cand.tolist()]
-                label = codes.index(code) if code in codes else -1
-                samples.append((-3, ev.X, label,
-                                np.array([c[:7] == code[:7] for c in codes]),
-                                np.array([c[:2] == code[:2] for c in codes])))
+                sample = _sample(resolver, -3, title, code)
+                if sample is not None:
+                    samples.append(sample)
             letters = "bcdfghjklmnpqrstvwxzaeiou"
             for _ in range(nonsense):
                 junk = "".join(rng.choice(letters) for _ in range(rng.randint(3, 12)))
@@ -431,6 +422,21 @@ def collect(data: Any, report_seed: int = 3, share: float = 0.1, folds: int = 10
         print(f"fold {f}: {len(samples)} samples ({lay_count} lay titles in all)",
               file=sys.stderr)
     return samples
+
+
+def _sample(resolver: Any, tag: int, title: str,
+            code: str) -> tuple[int, Any, int, Any, Any] | None:
+    """One training sample: the title's candidates' features, the right code's place among
+    them (-1: absent), and which candidates have the right SOC code and major group."""
+    from tokenworks.plugins.job_titles.clean import clean_title
+
+    ev = resolver.evidence(clean_title(title).tokens)
+    if ev is None or not len(ev.cand):
+        return None
+    codes = [resolver.codes[i] for i in ev.cand.tolist()]
+    label = codes.index(code) if code in codes else -1
+    return (tag, ev.X, label, np.array([c[:7] == code[:7] for c in codes]),
+            np.array([c[:2] == code[:2] for c in codes]))
 
 
 def fit_ranker(samples: Sequence[tuple[int, Any, int, Any, Any]], hidden: int = 16,

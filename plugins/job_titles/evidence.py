@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +24,7 @@ from . import classifier
 from .text_index import (
     _ranges,
     char_features,
+    feature_ids,
     stem,
     top_k_sparse,
     word_features,
@@ -150,7 +150,7 @@ def _gather(res: TitleResolver, toks: list[tuple[str, ...]], k: int) -> list[Evi
     vote8 = np.bincount(flat, weights=sim ** 8, minlength=size)
     vote2 = np.bincount(flat, weights=sim ** 2, minlength=size)
     # the aliases spelled exactly as the query: their pairs' weights
-    ex = _ids(res.exact, [" ".join(t) for t in toks])
+    ex = feature_ids(res.exact, [" ".join(t) for t in toks])
     exq = np.flatnonzero(ex >= 0)
     ex_n = res.ao_ptr[ex[exq] + 1] - res.ao_ptr[ex[exq]]
     ex_pair = _ranges(res.ao_ptr[ex[exq]], ex_n)
@@ -250,7 +250,7 @@ def _group_slots(res: TitleResolver, gi: int, b: int) -> tuple[int, np.ndarray]:
     """The number of groups of `res.groups[gi]`, and each (query, occupation) slot's
     (query, group) slot for a batch of b queries: the same for every full batch, so kept
     for that size (a few MB)."""
-    cache = res.__dict__.setdefault("_group_slots", {})
+    cache = res.group_slots
     hit = cache.get((gi, b))
     if hit is None:
         g = res.groups[gi]
@@ -298,7 +298,7 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
     ws = [[f for f in wf if not f.startswith("^")] for wf in wfs]
     names = [f for w in ws for f in w]
     n_w = np.array([len(w) for w in ws], dtype=np.int64)
-    wid = _ids(words.fid, names)
+    wid = feature_ids(words.fid, names)
     idfs = np.where(wid >= 0, words.idf[wid], 0.0).astype(np.float64)
     # each query's idf total by Python's own `sum`, as before (3.12 compensates its sums)
     ends = np.cumsum(n_w)
@@ -311,7 +311,7 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
     lasts = [st[-1] for st in stems]
     modifier = np.array([f != last for w, last in zip(ws, lasts, strict=True) for f in w],
                         dtype=bool)
-    heads = _ids(nb.fid, ["^" + h for h in lasts])
+    heads = feature_ids(nb.fid, ["^" + h for h in lasts])
 
     # (candidate, query word) pairs, each candidate's in its query's word order
     n_c = len(cq)
@@ -321,7 +321,7 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
     occ = co[cand]
     # the words' and the head nouns' postings in the naive-Bayes counts, in one table
     at, hit = _postings_table(nb.indptr, nb.classes,
-                              np.concatenate([_ids(nb.fid, names), heads]),
+                              np.concatenate([feature_ids(nb.fid, names), heads]),
                               np.concatenate([word, len(names) + cq]),
                               np.concatenate([occ, co]), n_occ)
     n_p = len(word)
@@ -336,7 +336,7 @@ def _word_association(res: TitleResolver, wfs: list[dict[str, float]],
     mod = modifier[w_hit]
     np.maximum.at(mod_assoc, c_hit[mod], share[mod])
     _, d_hit = _postings_table(descriptions.indptr, descriptions.rows,
-                               _ids(descriptions.fid, names), word, occ, n_occ)
+                               feature_ids(descriptions.fid, names), word, occ, n_occ)
     desc_cov = np.bincount(cand[d_hit], weights=inv[word[d_hit]], minlength=n_c)
     head = np.zeros(n_c)
     head_assoc = np.zeros(n_c)
@@ -363,8 +363,3 @@ def _postings_table(indptr: np.ndarray, rows: np.ndarray, feat: np.ndarray,
     at = table[local[entry] * n_occ + occ]
     found = np.flatnonzero(at >= 0)
     return at[found], found
-
-
-def _ids(fid: dict[str, int], names: list[str]) -> np.ndarray:
-    """Each name's id in a vocabulary, -1 when unknown."""
-    return np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))

@@ -173,6 +173,9 @@ class TitleResolver:
         self.ranker = _Ranker(weights if weights is not None else _load_weights())
         self._cache: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
         self._pool: sparse.csr_matrix | None = None
+        # evidence.py's (query, group) slots for a full batch, per group level: built on
+        # first use
+        self.group_slots: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
 
     # -- index -----------------------------------------------------------------------------
     def _build(self, rows: Iterable[tuple[str, str, str, bool]]) -> None:
@@ -228,8 +231,7 @@ class TitleResolver:
         x = sparse.hstack([self.words.csr().T, self.chars.csr().T], format="csr")
         E, U, b = classifier.train(x, self.ao_ptr, self.ao_occ, self.ao_w, len(self.codes))
         del x
-        self.clf = {"E": E.astype(np.float16), "U": U.astype(np.float16),
-                    "b": b.astype(np.float16)}
+        self._set_classifier(E.astype(np.float16), U.astype(np.float16), b.astype(np.float16))
         # occupation profiles: the words of all the occupation's aliases, pooled
         n_occ = len(self.codes)
         profiles: list[dict[str, float]] = [{} for _ in range(n_occ)]
@@ -255,6 +257,14 @@ class TitleResolver:
         del docs
         self._derive()
 
+    def _set_classifier(self, E: np.ndarray, U: np.ndarray, b: np.ndarray) -> None:
+        """The classifier's weights as stored (float16: the built and the loaded resolver use
+        the same rounded numbers), widened for use: E float32 for the sparse product, U and
+        b float64 for the logits."""
+        self.clf_E = E.astype(np.float32)
+        self.clf_U = U.astype(np.float64)
+        self.clf_b = b.astype(np.float64)
+
     def _derive(self) -> None:
         """The lookups computed from the index's arrays (fast; also after `from_state`)."""
         occ = self.data.occupations
@@ -271,9 +281,6 @@ class TitleResolver:
         self.occ_soc = [occ[c].soc for c in self.codes]
         self.n_aliases = np.bincount(self.ao_occ, minlength=len(self.codes)).astype(float)
         self.main_code = np.array([c.endswith(".00") for c in self.codes], dtype=float)
-        self.clf_E = self.clf["E"].astype(np.float32)
-        self.clf_U = self.clf["U"].astype(np.float64)
-        self.clf_b = self.clf["b"].astype(np.float64)
         self.groups = []
         for attr in ("soc", "minor_code", "major_code"):
             ix: dict[str, int] = {}
@@ -311,8 +318,9 @@ class TitleResolver:
         for name in ("words", "chars", "profiles", "nb", "descriptions"):
             for k, v in getattr(self, name).state().items():
                 out[f"{name}.{k}"] = v
-        for k, v in self.clf.items():
-            out[f"clf.{k}"] = v
+        # float16 again, exactly: the weights were rounded to it before use
+        for k, v in (("E", self.clf_E), ("U", self.clf_U), ("b", self.clf_b)):
+            out[f"clf.{k}"] = v.astype(np.float16)
         return out
 
     @classmethod
@@ -341,7 +349,8 @@ class TitleResolver:
         self.profiles = Space.from_state(parts["profiles"])
         self.nb = NaiveBayes.from_state(parts["nb"])
         self.descriptions = Space.from_state(parts["descriptions"])
-        self.clf = parts["clf"]
+        clf = parts["clf"]
+        self._set_classifier(clf["E"], clf["U"], clf["b"])
         self._derive()
         return self
 
@@ -382,9 +391,10 @@ class TitleResolver:
         that title alone. Titles with the same cleaned words are resolved once, and the
         answers are remembered by cleaned words (see CACHE_MAX).
 
-        `threads` > 1 resolves runs of BATCH titles on that many threads: most of a batch's
-        time is spent in numpy and scipy calls that release the GIL, so a second core
-        shortens one call (the word cloud); the answers are the same."""
+        `threads` > 1 resolves runs of BATCH titles on that many threads, for one large call
+        (the word cloud); the answers are the same. The gain is modest (about 1.2x on two
+        cores): numpy's bincount, repeat and ufunc.at, which a batch calls many times, and
+        the cleaning hold the GIL; only the rest overlaps."""
         if threads > 1:
             return self._resolve_threaded(titles, top_k, threads)
         raws = [t if isinstance(t, str) else str(t) for t in titles]

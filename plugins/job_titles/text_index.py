@@ -171,12 +171,17 @@ def postings_product(batch: QueryBatch, indptr: np.ndarray, rows: np.ndarray,
     return out.astype(np.float64, copy=False).reshape(batch.n, n_rows)  # int64 when empty
 
 
+def feature_ids(fid: dict[str, int], names: Sequence[str]) -> np.ndarray:
+    """Each name's id in a vocabulary, -1 when unknown: one C-level `map`, no Python loop."""
+    return np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))
+
+
 def known_features(fid: dict[str, int], queries: Sequence[dict[str, float]]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query number, feature id, value) of each query's features that `fid` knows, in the
     queries' order: the ids looked up by one C-level `map` rather than a Python loop."""
     names = [f for feats in queries for f in feats]
-    ids = np.fromiter(map(fid.get, names, repeat(-1)), dtype=np.int64, count=len(names))
+    ids = feature_ids(fid, names)
     vals = np.fromiter(chain.from_iterable(feats.values() for feats in queries),
                        dtype=np.float64, count=len(names))
     row = np.repeat(np.arange(len(queries), dtype=np.int64), [len(f) for f in queries])
