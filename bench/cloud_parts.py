@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -39,18 +38,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from title_accuracy import _bulk_titles, machine, split
+from title_speed import load, timed
 
 
 def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.process_time()
     out = fn()
     return time.process_time() - t0, out
-
-
-def wall(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _serve(conn: Connection) -> None:
@@ -91,10 +85,8 @@ def run(runs: int) -> dict[str, Any]:
     try:
         for _ in range(runs):
             row: dict[str, float] = {}
-            row["clean_raw"], cleaned = cpu(lambda: [clean_title(t, res.gazetteer)
-                                                     for t in titles])
-            cores = [cloud._display(cloud._display(c.cleaned, False).lower(), True).lower()
-                     for c in cleaned]
+            row["clean_raw"], keys = cpu(lambda: [cloud._merge_key(t, False) for t in titles])
+            cores = [cloud._core(key) for key in keys]
             row["clean_cores"], again = cpu(lambda cores=cores: [clean_title(t, res.gazetteer)
                                                                  for t in cores])
             tokens = list(dict.fromkeys(c.tokens for c in again))
@@ -105,11 +97,11 @@ def run(runs: int) -> dict[str, Any]:
             drawn = dict([kv for kv in counts.most_common() if kv[0] != cloud.UNMATCHED][:150])
             row["render"], _ = cpu(lambda drawn=drawn: cloud._render(drawn, request))
             res.clear_cache()
-            row["function_wall"] = wall(lambda: cloud.generate_word_cloud(request))
+            row["function_wall"] = timed(lambda: cloud.generate_word_cloud(request))
             res.clear_cache()
-            row["resolve_1_thread_wall"] = wall(lambda: res.resolve_many(titles, 1))
+            row["resolve_1_thread_wall"] = timed(lambda: res.resolve_many(titles, 1))
             res.clear_cache()
-            row["resolve_2_threads_wall"] = wall(lambda: res.resolve_many(titles, 1, threads=2))
+            row["resolve_2_threads_wall"] = timed(lambda: res.resolve_many(titles, 1, threads=2))
             res.clear_cache()
 
             def split_two() -> None:
@@ -118,7 +110,7 @@ def run(runs: int) -> dict[str, Any]:
                 res.resolve_many(titles[:half], 1)
                 here.recv()
 
-            row["resolve_2_processes_wall"] = wall(split_two)
+            row["resolve_2_processes_wall"] = timed(split_two)
             rows.append({k: round(v, 3) for k, v in row.items()})
     finally:
         here.send(None)
@@ -126,7 +118,7 @@ def run(runs: int) -> dict[str, Any]:
     return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "titles": len(titles), "distinct_cores": len(tokens),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load": load(),
         "median": {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]},
         "runs": rows,
     }

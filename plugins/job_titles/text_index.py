@@ -120,17 +120,6 @@ def top_k_sparse(m: sparse.csr_matrix,
     return rows, cols[at], data[at]
 
 
-def sparse_lookup(m: sparse.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """m[r, c] for index arrays, 0 where absent (m must have sorted indices)."""
-    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64) * m.shape[1], np.diff(m.indptr))
-    keys += m.indices
-    want = r.astype(np.int64) * m.shape[1] + c
-    at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
-    if not len(keys):
-        return np.zeros(len(want))
-    return np.where(keys[at] == want, m.data[at], 0.0)
-
-
 @dataclass
 class QueryBatch:
     """Many sparse queries in one space, as parallel arrays: query number, feature id,
@@ -140,21 +129,6 @@ class QueryBatch:
     row: np.ndarray
     feat: np.ndarray
     w: np.ndarray
-
-    @classmethod
-    def of(cls, n: int, parts: Iterable[tuple[int, list[int], list[float]]]) -> QueryBatch:
-        rows: list[int] = []
-        feats: list[int] = []
-        ws: list[float] = []
-        for q, ids, vals in parts:
-            rows.extend([q] * len(ids))
-            feats.extend(ids)
-            ws.extend(vals)
-        return cls(n, np.asarray(rows, dtype=np.int64), np.asarray(feats, dtype=np.int64),
-                   np.asarray(ws, dtype=np.float64))
-
-    def select(self, keep: np.ndarray) -> QueryBatch:
-        return QueryBatch(self.n, self.row[keep], self.feat[keep], self.w[keep])
 
 
 def postings_product(batch: QueryBatch, indptr: np.ndarray, rows: np.ndarray,

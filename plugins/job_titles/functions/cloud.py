@@ -136,10 +136,20 @@ def _merge(raw: Counter[str], drop_seniority: bool) -> tuple[Counter[str], dict[
     counts: Counter[str] = Counter()
     variants: dict[str, Counter[str]] = {}
     for text, n in raw.items():
-        key = _display(clean_title(text).cleaned, drop_seniority) or text
+        key = _merge_key(text, drop_seniority)
         counts[key] += n
         variants.setdefault(key, Counter())[text] += n
     return counts, variants
+
+
+def _merge_key(text: str, drop_seniority: bool) -> str:
+    """The merged title a raw one counts under: its cleaned words, as displayed."""
+    return _display(clean_title(text).cleaned, drop_seniority) or text
+
+
+def _core(key: str) -> str:
+    """What a merged title is resolved as: its words without seniority, lower case."""
+    return _display(key.lower(), drop_seniority=True).lower()
 
 
 def _display(cleaned: str, drop_seniority: bool) -> str:
@@ -172,10 +182,10 @@ def _by_occupation(raw: Counter[str], drop_seniority: bool
         # which costs a fraction of resolving them one by one, on both cores when there
         # are two.
         for text, n in raw.items():
-            key = _display(clean_title(text).cleaned, drop_seniority) or text
+            key = _merge_key(text, drop_seniority)
             counts[key] += n
             if key not in cores:
-                core = cores[key] = _display(key.lower(), drop_seniority=True).lower()
+                core = cores[key] = _core(key)
                 yield core
 
     answers = titles.resolve_many(merged_cores(), top_k=1, threads=resolve_threads())
