@@ -52,6 +52,10 @@ class PluginSettings(_Section):
     entry_points: StrictBool = Field(default=True, description="load installed plugins")
     allow: list[str] = Field(default_factory=list, description="if set, load only these")
     block: list[str] = Field(default_factory=list, description="never load these")
+    import_timeout: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="seconds a plugin may take to import and register before it is "
+                    "recorded as failed and the host starts without it")
 
 
 class UserSettings(_Section):
@@ -63,14 +67,57 @@ class UserSettings(_Section):
 
 
 class InvocationSettings(_Section):
-    workers: StrictInt = Field(default=8, ge=1, le=256)
+    # Before worker processes this sized a thread pool; it is read only to warn (host.py).
+    workers: StrictInt | None = Field(default=None, ge=1, le=256,
+                                      description="no longer used: see [workers] count")
     sweep_interval: float = Field(default=30.0, gt=0, description="seconds between sweeps")
     hold_grace: float = Field(default=60.0, ge=0, description="seconds past a call's timeout")
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+class WorkerSettings(_Section):
+    """The worker processes every function call runs in (workers/)."""
+
+    count: StrictInt = Field(default_factory=_cores, ge=1, le=256,
+                             description="worker processes kept running (default: one per core)")
+    spare: StrictInt | None = Field(
+        default=None, ge=0, le=256,
+        description="extra workers started while every worker is busy and stopped when idle "
+                    "(default: as many as count)")
+    per_function: StrictInt | None = Field(
+        default=None, ge=1, le=256,
+        description="calls of one function that may run at once, unless its spec or "
+                    "[functions.NAME] says otherwise (default: half of count, at least 1)")
+    queue: StrictInt = Field(default=8, ge=0, le=10_000,
+                             description="calls of one function that may wait for a worker")
+    queue_wait: float = Field(default=5.0, gt=0, le=600,
+                              description="seconds a call may wait for a worker before it is "
+                                          "refused as busy")
+    memory_mb: StrictInt = Field(default=2048, ge=0,
+                                 description="memory a worker may allocate beyond what it "
+                                             "inherits, in MiB (0: no limit)")
+    max_result_mb: float = Field(default=16.0, gt=0, le=1024,
+                                 description="largest result a call may return, in MiB")
+    start_timeout: float = Field(default=120.0, gt=0, le=3600,
+                                 description="seconds the workers may take to load and warm "
+                                             "the plugins before health reports it")
+
+    def spare_count(self) -> int:
+        return self.count if self.spare is None else self.spare
+
+    def default_concurrency(self) -> int:
+        return self.per_function or max(1, self.count // 2)
 
 
 class FunctionOverride(_Section):
     cost: StrictInt | None = Field(default=None, ge=0)
     enabled: StrictBool | None = None
+    concurrency: StrictInt | None = Field(default=None, ge=1, le=256,
+                                          description="calls that may run at once")
 
 
 class RegistryConfig(_Section):
@@ -78,6 +125,7 @@ class RegistryConfig(_Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     users: UserSettings = Field(default_factory=UserSettings)
     invocation: InvocationSettings = Field(default_factory=InvocationSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
     functions: dict[str, FunctionOverride] = Field(default_factory=dict)
     # [plugin_settings.NAME]: kept raw here because only the plugin knows its model; the
     # loader validates each section against the plugin's settings_model() at start.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,10 @@ def test_empty_registry_gives_defaults(tmp_path: Path) -> None:
     assert config.plugins.builtin == []
     assert config.plugins.entry_points is True
     assert config.users.starting_grant == 0
-    assert config.invocation.workers == 8
+    assert config.invocation.workers is None  # replaced by [workers]
+    assert config.workers.count == len(os.sched_getaffinity(0))  # one per core
+    assert config.workers.default_concurrency() == max(1, config.workers.count // 2)
+    assert config.plugins.import_timeout == 30.0
     assert config.functions == {}
     assert config.plugins_folder() == tmp_path / "local_plugins"
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenworks.errors import (
+    BusyError,
     CallRefused,
     FunctionDisabledError,
     IdempotencyConflictError,
@@ -91,6 +92,10 @@ def from_host_error(error: TokenworksError) -> ApiProblem:
         return ApiProblem(409, "function-disabled", text)
     if isinstance(error, IdempotencyConflictError):
         return ApiProblem(409, "idempotency-conflict", text)
+    if isinstance(error, BusyError):
+        # The server's capacity, not this client's rate: 503, with when to come back.
+        return ApiProblem(503, "busy", text, headers={"Retry-After": str(error.retry_after)},
+                          retry_after=error.retry_after)
     if isinstance(error, StoreLockedError):
         return ApiProblem(503, "unavailable", text, headers={"Retry-After": "5"})
     if isinstance(error, CallRefused):

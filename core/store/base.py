@@ -25,7 +25,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .call_failures import FailedCall
 
 Role = Literal["user", "admin"]
 LedgerKind = Literal["grant", "hold", "capture", "release", "adjustment"]
@@ -241,6 +244,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
         """Calls started at or after ``since`` (oldest first), for monitoring."""
+
+    @abc.abstractmethod
+    def record_failure(self, call_id: str, detail: str) -> None:
+        """Keep why a call failed, for admins (store/call_failures.py)."""
+
+    @abc.abstractmethod
+    def failed_calls(self, limit: int = 100, function: str | None = None,
+                     user: str | None = None) -> list[FailedCall]:
+        """The latest calls that did not succeed, with their detail (FailedCall)."""
 
     @abc.abstractmethod
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:

@@ -57,6 +57,7 @@ from .base import (
     utcnow,
 )
 from .books import judge_holds, judge_unheld_calls
+from .call_failures import CallFailureLog
 from .call_journal import CallJournal
 from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
@@ -87,7 +88,7 @@ LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reas
 
 
 # DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache.
-class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
+class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBResultCache):
     marker = "?"  # DuckDB's parameter marker (call_log.py)
 
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
@@ -215,6 +216,9 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         reads that the calls on their way to the tables cannot change."""
         with self._cursor() as cursor:
             return cursor.execute(sql, params or []).fetchall()
+
+    def _write_statement(self, sql: str, params: list[Any]) -> None:
+        self._write(lambda cursor: cursor.execute(sql, params))
 
     def _await_pending(self) -> None:
         if self._behind is not None:

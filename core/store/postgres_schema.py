@@ -2,7 +2,7 @@
 
 Same tables, columns and constraints, in PostgreSQL's types, so `tokenworks migrate` copies
 rows as they are and both engines answer the same contract. Append new migrations at the
-end (the next is 5), never edit one that has shipped; keep the numbers in step with
+end (the next is 6), never edit one that has shipped; keep the numbers in step with
 schema.py so a store's schema version means the same on both engines.
 """
 
@@ -129,6 +129,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 expires_at TIMESTAMP NOT NULL
             )""",
             "ALTER TABLE calls ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false",
+        ],
+    ),
+    (
+        5,
+        "call_failures: why a call failed (exception, traceback, worker's end), for admins",
+        [
+            """CREATE TABLE call_failures (
+                call_id TEXT PRIMARY KEY,
+                recorded_at TIMESTAMP NOT NULL,
+                detail TEXT NOT NULL
+            )""",
         ],
     ),
 ]

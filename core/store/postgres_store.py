@@ -54,6 +54,7 @@ from .base import (
     User,
     utcnow,
 )
+from .call_failures import CallFailureLog
 from .call_log import CALL_COLUMNS, CallLogReads
 from .postgres_api import PostgresApiStore
 from .postgres_books import verify_books
@@ -119,7 +120,7 @@ _SETTLE = (
 )
 
 
-class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
+class PostgresStore(CallLogReads, CallFailureLog, Store, PostgresApiStore, PostgresResultCache):
     holds = "durable"
     shared = True
     marker = "%s"
@@ -183,6 +184,10 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _write_statement(self, sql: str, params: list[Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(sql, params)
 
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM schema_migrations")[0][0] or 0

@@ -115,6 +115,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE calls ADD COLUMN cached BOOLEAN DEFAULT false",
         ],
     ),
+    (
+        5,
+        "call_failures: why a call failed (exception, traceback, worker's end), for admins",
+        [
+            """CREATE TABLE call_failures (
+                call_id VARCHAR PRIMARY KEY,
+                recorded_at TIMESTAMP NOT NULL,
+                detail VARCHAR NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
