@@ -188,4 +188,3 @@ class FunctionMetrics(BaseModel):
 class Health(BaseModel):
     status: str
     functions: int
-    failed_plugins: list[str]

@@ -17,11 +17,14 @@ router = APIRouter(tags=["operations"])
             responses={503: {}})
 def health(request: Request, host: HostDep) -> Health:
     host.store.get_setting("api.health")  # a real query: the store answers
-    failed = [p.name for p in host.discovery.plugins if p.status == "failed"]
     if not request.app.state.ready():
         raise ApiProblem(503, "unavailable", "starting: plugins are warming up",
                          headers={"Retry-After": "2"})
-    return Health(status="ok", functions=len(host.functions()), failed_plugins=failed)
+    reasons = host.health()  # names no plugin: this route needs no key
+    if reasons:
+        raise ApiProblem(503, "degraded", "degraded: " + "; ".join(reasons),
+                         headers={"Retry-After": "5"}, reasons=reasons)
+    return Health(status="ok", functions=len(host.functions()))
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
