@@ -242,6 +242,11 @@ class Store(abc.ABC):
         so a hold is never both captured and released; also when no running call has that
         id, user and cost. Otherwise a Settled, with the user's balance when the settlement
         learnt it (the REST API answers with it, so it need not read it back).
+
+        Raises StorageUnavailableError when the outcome cannot be made durable (a full
+        disk, an I/O error, a lost database): the call must then not be answered as
+        succeeded, and nothing of it may stay charged (with holds in memory its
+        reservation is released and nothing is written).
         """
 
     @abc.abstractmethod
