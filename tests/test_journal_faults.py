@@ -5,8 +5,8 @@ the store says it cannot write until a write succeeds again.
 
 Where the kernel can make the fault itself it does: a store in its own process under
 RLIMIT_FSIZE gets a real short write, then a real EFBIG. A full disk and a failed
-``fdatasync`` cannot be made without root and a device of their own, so those are injected
-at the system-call boundary of the journal module (its ``os``), nowhere else.
+``fdatasync`` would need a file system mounted for the test (and root), so those are
+injected at the system-call boundary of the journal module (its ``os``), nowhere else.
 """
 
 from __future__ import annotations
