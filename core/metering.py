@@ -13,7 +13,10 @@ reservation, and the call is written once, when it ends.
 A refusal (unknown function, bad input, switched off, unknown user, too few tokens,
 call id reused for something else) raises CallRefused before anything is written.
 Anything that goes wrong once the function runs is an outcome, not an exception:
-its hold is released, so a failing plugin never costs a user tokens.
+its hold is released, so a failing plugin never costs a user tokens. The one exception is
+an outcome the store cannot keep (a full disk, an I/O error, a lost database):
+finish_call raises StorageUnavailableError, the call is released and answered as refused,
+never as succeeded, and nothing is charged.
 """
 
 from __future__ import annotations

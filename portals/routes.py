@@ -148,18 +148,21 @@ async def signout(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """Healthy once the host is up and its store answers; says what failed otherwise."""
+    """Healthy once the host is up and its store answers and can write; says what failed
+    otherwise ("degraded", with reasons, while the store cannot write)."""
     try:
         host = await asyncio.to_thread(get_host)
         version = host.store.state_version()
         failed = [p.name for p in host.discovery.plugins if p.status == "failed"]
+        problem = host.store.storage_problem()  # reads answer, but can writes land?
     except Exception as error:  # health must answer, whatever broke
         return JSONResponse({"status": "error", "error": f"{type(error).__name__}: {error}"},
                             status_code=503)
-    ready = READY.is_set()
-    return JSONResponse({"status": "ok" if ready else "starting",
+    reasons = [problem] if problem else []
+    status = "starting" if not READY.is_set() else "degraded" if reasons else "ok"
+    return JSONResponse({"status": status, "reasons": reasons,
                          "functions": len(host.functions()), "failed_plugins": failed,
-                         "state_version": version}, status_code=200 if ready else 503)
+                         "state_version": version}, status_code=200 if status == "ok" else 503)
 
 
 async def state(request: Request) -> Response:

@@ -21,6 +21,7 @@ from tokenworks.errors import (
     FunctionDisabledError,
     InsufficientTokensError,
     InvalidInputError,
+    StorageUnavailableError,
     TokenworksError,
     UnknownFunctionError,
 )
@@ -85,7 +86,12 @@ def outcome_message(host: Host, user: str, view: FunctionView, outcome: Any) -> 
 
 
 def refusal_message(error: TokenworksError) -> Shown:
-    """A call the host refused before running it: nothing was written or charged."""
+    """A call the host refused (before running it, or because its outcome could not be
+    stored): nothing was written or charged."""
+    if isinstance(error, StorageUnavailableError):
+        # The function may have run; its answer is not shown because it was not kept.
+        return Shown("error", "Storage unavailable, nothing was charged: the call could not "
+                     "be recorded. Try again in a minute; if it persists, tell an admin.")
     text = str(error)
     if "nothing was charged" not in text.lower():
         text += " Nothing was charged."

@@ -198,7 +198,9 @@ def ledger() -> None:
 @json_option
 @pass_session
 def verify(session: Session, as_json: bool) -> None:
-    """Prove the books: balances equal their ledgers, holds settle once, none negative."""
+    """Prove the books: balances equal their ledgers, holds settle once, none negative.
+
+    Quarantined call journals are listed as warnings: they may hold calls the books lack."""
     report = session.host().verify_books()
     if as_json:
         emit_json({**vars(report), "ok": report.ok})
@@ -207,6 +209,10 @@ def verify(session: Session, as_json: bool) -> None:
                    f"{report.open_holds} holds open for running calls")
         for problem in report.problems:
             click.echo(f"DRIFT: {problem}")
+        for kept in report.quarantined_journals:
+            when = f"{kept.quarantined_at:%Y-%m-%d %H:%M:%S} UTC" if kept.quarantined_at else "?"
+            click.echo(f"WARNING: quarantined call journal {kept.path} ({when}): "
+                       f"{'; '.join(kept.reasons)}. It may hold calls the tables lack.")
     if not report.ok:
         raise click.ClickException(f"the books do not balance: {len(report.problems)} problems")
     if not as_json:
