@@ -27,6 +27,7 @@ from tokenworks.errors import (
 from tokenworks.host import Host
 
 from . import forms, render
+from .inert import inert_markdown
 from .userkit import when
 
 PENDING = "tw_pending_call"  # session_state: {"function", "input_hash", "call_id"}
@@ -116,6 +117,7 @@ def submit(host: Host, user: str, name: str, model: BaseModel) -> Shown:
 
 
 def show(shown: Shown) -> None:
-    getattr(st, shown.level)(shown.message)
+    # The message may quote a plugin's error, which may quote the user's input.
+    getattr(st, shown.level)(inert_markdown(shown.message))
     if shown.blocks:
         render.render_blocks(shown.blocks, shown.call_id or "result")
