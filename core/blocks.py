@@ -33,23 +33,30 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # CommonMark lets a backslash escape any ASCII punctuation, and an escaped character is
 # always literal text. Escaping all of them (not only today's syntax) also defuses the GFM
-# and Streamlit extensions: links and autolinks (":", "@", "."), tables ("|"), strikethrough
-# ("~"), LaTeX ("$"), colour and icon directives (":red[...]", ":material/...:").
+# and Streamlit extensions that parse: tables ("|"), strikethrough ("~"), LaTeX ("$"),
+# colour and icon directives (":red[...]", ":material/...:").
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
 _LEADING_SPACE = re.compile(r"^[ \t]+")  # four columns would start a code block
+# Some extensions run on the parsed text, where escapes are gone: GFM's autolinks
+# ("http://...", "www.", "a@b.co") and emoji shortcodes (":smile:"). An invisible word
+# joiner after each ":" and "@", and between "www" and ".", breaks their patterns.
+WORD_JOINER = "\u2060"
+_AUTOLINK_TRIGGERS = re.compile(r"(?<=[:@])|(?i:(?<=www)(?=\.))")
 
 
 def escape_markdown(text: str) -> str:
     """``text`` as markdown that renders literally: for anything a user typed.
 
     Every ASCII punctuation character is backslash-escaped, so no markdown, HTML, link,
-    image, LaTeX or Streamlit directive can start inside it; line breaks become spaces, so
-    it cannot end the paragraph it is placed in. Use it inline (in a sentence, a heading, a
-    title, a label), not inside a code span, where backslashes show as they are.
+    image, LaTeX or Streamlit directive can start inside it; web and e-mail addresses get
+    an invisible word joiner (U+2060) so they are not made links; line breaks become
+    spaces, so it cannot end the paragraph it is placed in. Use it inline (in a sentence, a
+    heading, a title, a label), not inside a code span, where backslashes show as they are.
     """
     one_line = _LEADING_SPACE.sub(" ", _LINE_BREAKS.sub(" ", text))
-    return _ASCII_PUNCTUATION.sub(r"\\\1", one_line)
+    joined = _AUTOLINK_TRIGGERS.sub(WORD_JOINER, one_line)
+    return _ASCII_PUNCTUATION.sub(r"\\\1", joined)
 
 
 class _Block(BaseModel):

@@ -1,6 +1,7 @@
 """escape_markdown, checked by rendering: a CommonMark renderer (markdown-it-py, with GFM
 tables and strikethrough) turns the escaped text into one paragraph of exactly the text
-the user typed, with no other element: no image, link, HTML, code or emphasis.
+the user typed (give or take invisible word joiners), with no other element: no image,
+link, HTML, code or emphasis.
 
 The browser test (tests/browser/test_beacons_browser.py) checks the same through the
 portal's own renderer, with Streamlit's extensions (LaTeX, colour directives, icons).
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from tokenworks.blocks import escape_markdown
+from tokenworks.blocks import WORD_JOINER, escape_markdown
 
 RENDERER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 NASTY = [
@@ -44,7 +45,8 @@ class _Parts(HTMLParser):
 def rendered(markdown: str) -> tuple[list[str], str]:
     parts = _Parts()
     parts.feed(RENDERER.render(markdown))
-    return parts.tags, "".join(parts.text).strip("\n")
+    # The invisible word joiners escape_markdown adds (to stop autolinks) are not text.
+    return parts.tags, "".join(parts.text).strip("\n").replace(WORD_JOINER, "")
 
 
 def shown(text: str) -> str:
