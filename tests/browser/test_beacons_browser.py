@@ -26,7 +26,7 @@ from .test_portals_browser import WAIT, signed_in
 pytestmark = pytest.mark.slow
 PROBE = Path(__file__).resolve().parent.parent / "plugins" / "beacon_probe.py"
 ESCAPED = ("ESCAPED ![](BASE/escaped.png) **bold** <img src=BASE/escaped-html.png> "
-           ":red[red] :material/home: $x^2$ [link](BASE/link) www.example.com a@b.co "
+           ":red[red] :material/home: :smile: $x^2$ [link](BASE/link) www.example.com a@b.co "
            "`code` ~~gone~~ &amp; 1. # > | a | b |")
 
 SHOWN_JS = """text => [...document.querySelectorAll('[data-testid=stMarkdown]')]
