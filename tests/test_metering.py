@@ -118,7 +118,8 @@ def test_success_charges_exactly_the_cost_by_hold_then_capture(host):
     [
         ("probe_fail", "failed", "RuntimeError: probe failure for 'x'"),
         ("probe_bad_result", "invalid_result", "json blocks, which its spec does not declare"),
-        ("probe_garbage", "invalid_result", "returned an invalid result"),
+        ("probe_garbage", "invalid_result",
+         "returned an invalid result: the result is an object, not a list of blocks"),
         ("probe_exit", "failed", "SystemExit"),
     ],
 )

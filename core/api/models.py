@@ -62,10 +62,8 @@ class CallResult(BaseModel):
     replayed: bool = Field(default=False, description="true when an earlier call with the "
                                                       "same Idempotency-Key answered")
     cached: bool = Field(default=False, description="true when the result came from the "
-                         "result cache (the function did not run); charged like any other")
-    cached_at: Timestamp | None = Field(
-        default=None, description="when the cached result was computed (only in the "
-                                  "response of the call the cache answered)")
+                         "result cache (the function did not run); charged like any other. "
+                         "Nothing says when or for whom the cached result was computed")
     started_at: Timestamp | None = None
 
 

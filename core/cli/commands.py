@@ -81,9 +81,7 @@ def call(session: Session, function: str, user: str, input_text: str, call_id: s
             click.echo(render_block(block) + "\n")
         replay = " (replayed: charged once)" if outcome.replayed else ""
         if outcome.cached:
-            since = (f" from {outcome.cached_at:%Y-%m-%d %H:%M:%S} UTC"
-                     if outcome.cached_at else "")
-            replay += f" (cached result{since}; charged as usual)"
+            replay += " (cached result; charged as usual)"
         click.echo(f"call {outcome.call_id}: {outcome.status}{replay}, charged "
                    f"{outcome.charged}, balance {balance}", err=True)
     if not outcome.ok:
