@@ -3,20 +3,60 @@
 Plugins never import Streamlit. They return a list of these blocks; the portals, the CLI
 and (later) the REST API each know how to show every kind. All blocks serialize to JSON
 (images as base64), so a result can be stored in the call log and replayed unchanged.
+
+Text fields that the portals draw as markdown (a markdown block's text, every block's title,
+metric labels, values, deltas and help, image alt texts) must not carry a user's input as it
+stands: ``escape_markdown`` makes such text render literally.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 BlockKind = Literal["markdown", "metrics", "table", "image", "chart", "graph", "json"]
 BLOCK_KINDS: tuple[str, ...] = get_args(BlockKind)
 
 Scalar = str | int | float | bool | None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# CommonMark lets a backslash escape any ASCII punctuation, and an escaped character is
+# always literal text. Escaping all of them (not only today's syntax) also defuses the GFM
+# and Streamlit extensions that parse: tables ("|"), strikethrough ("~"), LaTeX ("$"),
+# colour and icon directives (":red[...]", ":material/...:").
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
+_LEADING_SPACE = re.compile(r"^[ \t]+")  # four columns would start a code block
+# Some extensions run on the parsed text, where escapes are gone: GFM's autolinks
+# ("http://...", "www.", "a@b.co") and emoji shortcodes (":smile:"). An invisible word
+# joiner after each ":" and "@", and between "www" and ".", breaks their patterns.
+WORD_JOINER = "\u2060"
+_AUTOLINK_TRIGGERS = re.compile(r"(?<=[:@])|(?i:(?<=www)(?=\.))")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as markdown that renders literally: for anything a user typed.
+
+    Every ASCII punctuation character is backslash-escaped, so no markdown, HTML, link,
+    image, LaTeX or Streamlit directive can start inside it; web and e-mail addresses get
+    an invisible word joiner (U+2060) so they are not made links; line breaks become
+    spaces, so it cannot end the paragraph it is placed in. Use it inline (in a sentence, a
+    heading, a title, a label), not inside a code span, where backslashes show as they are.
+    """
+    one_line = _LEADING_SPACE.sub(" ", _LINE_BREAKS.sub(" ", text))
+    joined = _AUTOLINK_TRIGGERS.sub(WORD_JOINER, one_line)
+    return _ASCII_PUNCTUATION.sub(r"\\\1", joined)
 
 
 class _Block(BaseModel):
@@ -149,18 +189,90 @@ Block = Annotated[
 _blocks_adapter: TypeAdapter[list[Block]] = TypeAdapter(list[Block])
 
 
+class InvalidResult(ValueError):
+    """What a function returned is not a list of valid blocks; the message is one short line
+    for the person who sees the call fail (e.g. "item 0 is a dict without a 'kind'")."""
+
+
+_KIND_MODELS: dict[str, type[_Block]] = {
+    model.model_fields["kind"].default: model
+    for model in (Markdown, Metrics, Table, Image, Chart, Graph, Json)
+}
+_MESSAGE_LIMIT = 240
+
+
 def coerce_blocks(value: Any) -> list[Block]:
     """Accept what a function returned (one block, a list of blocks or of dicts) as blocks.
 
-    Raises pydantic.ValidationError (or TypeError) when it is not a valid result.
+    Raises InvalidResult, whose text names the first bad item and what is wrong with it.
     """
-    if isinstance(value, BaseModel) and not isinstance(value, _Block):
-        raise TypeError(f"a function returned {type(value).__name__}, not a result block")
     if isinstance(value, _Block | dict):
         value = [value]
     if not isinstance(value, list | tuple):
-        raise TypeError(f"a function must return a list of blocks, not {type(value).__name__}")
-    return _blocks_adapter.validate_python(list(value))
+        raise InvalidResult(f"the result is {_a(value)}, not a list of blocks")
+    return [_coerce_item(index, item) for index, item in enumerate(value)]
+
+
+def _coerce_item(index: int, item: Any) -> Block:
+    if isinstance(item, _Block):
+        return item  # validated when it was made, and frozen since
+    if not isinstance(item, dict):
+        raise InvalidResult(f"item {index} is {_a(item)}, not a block")
+    if "kind" not in item:
+        raise InvalidResult(f"item {index} is a dict without a 'kind'")
+    kind = item["kind"]
+    model = _KIND_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise InvalidResult(_one_line(f"item {index} has the unknown kind {kind!r} "
+                                      f"(known: {', '.join(BLOCK_KINDS)})"))
+    try:
+        return model.model_validate(item)
+    except ValidationError as error:
+        raise InvalidResult(_one_line(f"item {index} ({kind}): {_first_problem(error, kind)}")) \
+            from None
+    except (TypeError, ValueError) as error:  # a validator's own error (e.g. json.dumps)
+        raise InvalidResult(_one_line(f"item {index} ({kind}): {error}")) from None
+
+
+def _a(value: Any) -> str:
+    """What a value is, for a message: "a str", "an int", "None"."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+# Names pydantic adds to an error's location for the member of a union that failed.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|bytes|none)$|\[")
+
+
+def _place(location: tuple[int | str, ...]) -> str:
+    """An error's location as a path ("items[0].value"), union members left out."""
+    parts = [part for part in location
+             if not (isinstance(part, str) and _UNION_MEMBER.search(part))]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
+                   for part in parts).lstrip(".")
+
+
+def _first_problem(error: ValidationError, kind: str) -> str:
+    """The first of pydantic's errors as "where: what", without its dump of a union."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    place = _place(first["loc"])
+    if first["type"] == "missing":
+        return f"'{place}' is missing"
+    if first["type"] == "extra_forbidden":
+        return f"'{place}' is not a field of a {kind} block"
+    if sum(_place(problem["loc"]) == place for problem in problems) > 1:
+        return f"{place} cannot be {_a(first['input'])}"  # every member of a union refused it
+    what = first["msg"].removeprefix("Value error, ")
+    what = what[:1].lower() + what[1:]
+    return f"{place}: {what}" if place else what
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT - 1] + "…"
 
 
 def blocks_to_json(blocks: list[Block]) -> str:

@@ -92,7 +92,7 @@ class WorkerSettings(_Section):
         default=None, ge=1, le=256,
         description="calls of one function that may run at once, unless its spec or "
                     "[functions.NAME] says otherwise (default: half of count, at least 1)")
-    queue: StrictInt = Field(default=8, ge=0, le=10_000,
+    queue: StrictInt = Field(default=64, ge=0, le=10_000,
                              description="calls of one function that may wait for a worker")
     queue_wait: float = Field(default=5.0, gt=0, le=600,
                               description="seconds a call may wait for a worker before it is "

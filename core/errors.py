@@ -17,7 +17,14 @@ class StoreLockedError(TokenworksError):
     """Another process holds the embedded store."""
 
 
-class StoreUnavailableError(TokenworksError):
+class StorageUnavailableError(TokenworksError):
+    """The store cannot make a write durable (a full disk, an I/O error, a lost database
+    connection): the call it was for is refused, nothing of it is charged, and a retry
+    later may succeed. Not a CallRefused: the function may have run; its outcome is what
+    could not be kept."""
+
+
+class StoreUnavailableError(StorageUnavailableError):
     """The store's database server cannot be reached (PostgreSQL)."""
 
 

@@ -106,9 +106,9 @@ class Host:
         """Why the host cannot serve every call now (empty: it can). Fit for anyone to read:
         the reasons name no plugin or function (admins see those in the admin portal)."""
         reasons = [f"workers: {reason}" for reason in self.workers.health()]
-        problem = getattr(self.store, "storage_problem", None)
-        if problem is not None and (text := problem()):
-            reasons.append(f"storage: {text}")
+        problem = self.store.storage_problem()
+        if problem:
+            reasons.append(f"storage: {problem}")
         return reasons
 
     def sweep(self) -> list[str]:

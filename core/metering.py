@@ -16,7 +16,10 @@ tokens, call id reused for something else) raises CallRefused before anything is
 Anything that goes wrong once the function runs is an outcome, not an exception:
 its hold is released, so a failing plugin never costs a user tokens. The user is told what
 happened in a short message naming the call id; what an admin needs to fix it (the
-exception, its traceback, how a worker ended) is kept apart (Store.record_failure).
+exception, its traceback, how a worker ended) is kept apart (Store.record_failure). The
+one exception is an outcome the store cannot keep (a full disk, an I/O error, a lost
+database): finish_call raises StorageUnavailableError, the call is released and answered
+as refused, never as succeeded, and nothing is charged.
 """
 
 from __future__ import annotations
@@ -64,8 +67,9 @@ class CallOutcome:
     error: str | None = None
     latency_ms: float | None = None
     replayed: bool = False
-    cached: bool = False  # answered from the result cache, and charged as usual
-    cached_at: datetime | None = None  # when the cached result was computed (naive UTC)
+    # Answered from the result cache, and charged as usual. Deliberately no time or origin:
+    # the entry may be another user's, and when it was made is theirs (docs/api.md).
+    cached: bool = False
     started_at: datetime | None = None  # the call row's started_at (naive UTC)
     # The user's balance right after the settlement, when the store reported it (None:
     # read it); the REST API answers with both without reading the call back.
@@ -89,8 +93,6 @@ class CallOutcome:
             "latency_ms": self.latency_ms,
             "replayed": self.replayed,
             "cached": self.cached,
-            "cached_at": (self.cached_at.isoformat(timespec="seconds") + "Z"
-                          if self.cached_at else None),
             "blocks": json.loads(blocks_to_json(self.blocks)),
         }
 
@@ -189,8 +191,8 @@ class Invoker:
             log.info("call %s: %s for %s answered from the cache in %.1f ms, charged %d",
                      call_id, function, user, latency_ms, charged)
             return CallOutcome(call_id, function, user, status, charged, blocks, None,
-                               latency_ms, cached=True, cached_at=hit.entry.created_at,
-                               started_at=new_call.started_at, balance=settled.balance)
+                               latency_ms, cached=True, started_at=new_call.started_at,
+                               balance=settled.balance)
         if status == "succeeded":
             if result_json is not None:
                 self.cache.keep(spec, input_json, result_json)  # a no-op unless cacheable

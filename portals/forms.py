@@ -17,6 +17,7 @@ import streamlit as st
 from pydantic import BaseModel, ValidationError
 
 from .fields import FormField
+from .inert import inert_markdown
 
 OMIT = object()  # "leave this field out of the payload": its default applies
 FORM_LEVEL = ""  # problems that belong to no single field
@@ -210,4 +211,4 @@ def show_problems(slots: dict[str, Any], problems: dict[str, list[str]]) -> None
     for field, messages in problems.items():
         slot = slots.get(field, slots[FORM_LEVEL])
         prefix = "" if field in slots else f"{field}: "
-        slot.error(prefix + "; ".join(messages))
+        slot.error(inert_markdown(prefix + "; ".join(messages)))  # may quote the input

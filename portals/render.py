@@ -2,6 +2,12 @@
 
 A block the portal cannot draw (an unknown kind, or a renderer that raises) is shown as
 JSON with a note instead: a result never crashes the page.
+
+Nothing drawn here makes the browser fetch a URL. Streamlit draws markdown (without raw
+HTML) in a markdown block's text, every title, metric labels, values, deltas and help, and
+image captions; ``inert_markdown`` disarms the one syntax there that loads a resource, the
+image, so a plugin that echoes a user's text unescaped cannot plant a beacon. A chart whose
+Vega-Lite spec would load data or images from a URL is not drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ import streamlit as st
 
 from tokenworks import blocks as b
 
+from .inert import inert_markdown
+
 PALETTE = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3", "#ede9fe", "#ffedd5", "#e0f2fe")
+
+
+def _inert(value: str | int | float | None) -> str | int | float | None:
+    return inert_markdown(value) if isinstance(value, str) else value
 
 
 def _slug(text: str | None, fallback: str) -> str:
@@ -25,7 +37,7 @@ def _slug(text: str | None, fallback: str) -> str:
 
 
 def markdown(block: b.Markdown, key: str) -> None:
-    st.markdown(block.text)
+    st.markdown(inert_markdown(block.text))
 
 
 METRICS_PER_ROW = 4
@@ -57,7 +69,8 @@ def metrics(block: b.Metrics, key: str) -> None:
         spare = METRICS_PER_ROW - sum(widths) if len(rows) > 1 else 0
         columns = st.columns([*widths, spare] if spare else widths)
         for column, item in zip(columns, items, strict=False):
-            column.metric(item.label, item.value, delta=item.delta, help=item.help)
+            column.metric(inert_markdown(item.label), _inert(item.value),
+                          delta=_inert(item.delta), help=_inert(item.help))
 
 
 def table(block: b.Table, key: str) -> None:
@@ -69,13 +82,25 @@ def table(block: b.Table, key: str) -> None:
 
 
 def image(block: b.Image, key: str) -> None:
-    st.image(block.png, caption=block.alt or None)
+    st.image(block.png, caption=inert_markdown(block.alt) or None)
     st.download_button("Download PNG", block.png, file_name=f"{_slug(block.title, 'image')}.png",
                        mime="image/png", key=f"{key}:png", on_click="ignore",
                        icon=":material/download:")
 
 
+def loads_urls(spec: Any) -> bool:
+    """Whether a Vega-Lite spec names anything to load: data from a "url", an image mark's
+    "url" channel. Specs from plugins carry their data inline."""
+    if isinstance(spec, dict):
+        return "url" in spec or any(loads_urls(value) for value in spec.values())
+    if isinstance(spec, list):
+        return any(loads_urls(value) for value in spec)
+    return False
+
+
 def chart(block: b.Chart, key: str) -> None:
+    if loads_urls(block.spec):
+        raise ValueError("its spec loads a URL; a chart must carry its data inline")
     st.vega_lite_chart(spec=block.spec, width="stretch")
 
 
@@ -138,17 +163,17 @@ def render_block(block: Any, key: str) -> None:
         kind = block.get("kind")
     title = getattr(block, "title", None)
     if title:
-        st.markdown(f"**{title}**")
+        st.markdown(f"**{inert_markdown(title)}**")
     renderer = RENDERERS.get(kind) if isinstance(kind, str) else None
     if renderer is None:
-        st.caption(f"A {kind or 'unknown'} block, shown as JSON.")
+        st.caption(inert_markdown(f"A {kind or 'unknown'} block, shown as JSON."))
         st.json(_as_json(block), expanded=1)
         return
     try:
         renderer(block, key)
     except Exception as error:  # a malformed block must not take the page down
-        st.warning(f"This {kind} block could not be drawn ({type(error).__name__}: {error}); "
-                   "here it is as JSON.")
+        st.warning(inert_markdown(f"This {kind} block could not be drawn "
+                                  f"({type(error).__name__}: {error}); here it is as JSON."))
         st.json(_as_json(block), expanded=1)
 
 

@@ -22,13 +22,14 @@ from tokenworks.errors import (
     FunctionDisabledError,
     InsufficientTokensError,
     InvalidInputError,
+    StorageUnavailableError,
     TokenworksError,
     UnknownFunctionError,
 )
 from tokenworks.host import Host
 
 from . import forms, render
-from .userkit import when
+from .inert import inert_markdown
 
 PENDING = "tw_pending_call"  # session_state: {"function", "input_hash", "call_id"}
 LAST = "tw_last_result"  # session_state: function name -> Shown
@@ -75,8 +76,9 @@ def outcome_message(host: Host, user: str, view: FunctionView, outcome: Any) -> 
             text = (f"Done. This submission was already run (a repeated click): charged "
                     f"{outcome.charged} tokens once, not again. Balance now {balance} tokens.")
         elif outcome.cached:
-            text = (f"Done: cached result from {when(outcome.cached_at)}; charged as usual, "
-                    f"{outcome.charged} tokens, balance now {balance} tokens.")
+            # No time: the cached result may have been computed for someone else.
+            text = (f"Done: cached result, charged as usual: {outcome.charged} tokens, "
+                    f"balance now {balance} tokens.")
         else:
             text = f"Done: charged {outcome.charged} tokens, balance now {balance} tokens."
         return Shown("success", text, outcome.call_id, list(outcome.blocks))
@@ -86,7 +88,12 @@ def outcome_message(host: Host, user: str, view: FunctionView, outcome: Any) -> 
 
 
 def refusal_message(error: TokenworksError) -> Shown:
-    """A call the host refused before running it: nothing was written or charged."""
+    """A call the host refused (before running it, or because its outcome could not be
+    stored): nothing was written or charged."""
+    if isinstance(error, StorageUnavailableError):
+        # The function may have run; its answer is not shown because it was not kept.
+        return Shown("error", "Storage unavailable, nothing was charged: the call could not "
+                     "be recorded. Try again in a minute; if it persists, tell an admin.")
     text = str(error)
     if "nothing was charged" not in text.lower():
         text += " Nothing was charged."
@@ -119,6 +126,7 @@ def submit(host: Host, user: str, name: str, model: BaseModel) -> Shown:
 
 
 def show(shown: Shown) -> None:
-    getattr(st, shown.level)(shown.message)
+    # The message may quote a plugin's error, which may quote the user's input.
+    getattr(st, shown.level)(inert_markdown(shown.message))
     if shown.blocks:
         render.render_blocks(shown.blocks, shown.call_id or "result")

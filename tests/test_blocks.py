@@ -21,6 +21,7 @@ from tokenworks.blocks import (
     Edge,
     Graph,
     Image,
+    InvalidResult,
     Json,
     Markdown,
     Metric,
@@ -170,16 +171,50 @@ def test_metrics_needs_items_and_metric_values_are_scalars() -> None:
         Metric(label="x", value=[1])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "data",
-    [{"kind": "markdown", "text": "x", "colour": "red"},  # unknown field
-     {"kind": "markdown"},  # missing text
-     {"kind": "video", "url": "x"},  # unknown kind
-     {"text": "no kind"}],
-)
-def test_invalid_block_dicts(data: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        coerce_blocks([data])
+# What a function returned and the one plain line its caller is shown (no pydantic dump).
+BAD_RESULTS: list[tuple[Any, str]] = [
+    ("just text", "the result is a str, not a list of blocks"),
+    (42, "the result is an int, not a list of blocks"),
+    (None, "the result is None, not a list of blocks"),
+    ({"kind", "markdown"}, "the result is a set, not a list of blocks"),
+    (iter([Markdown(text="x")]), "the result is a list_iterator, not a list of blocks"),
+    ([{"text": "no kind"}], "item 0 is a dict without a 'kind'"),
+    ([Markdown(text="fine"), "not a block"], "item 1 is a str, not a block"),
+    ([{"kind": "video", "url": "x"}],
+     "item 0 has the unknown kind 'video' (known: markdown, metrics, table, image, chart, "
+     "graph, json)"),
+    ([{"kind": "markdown", "text": "x", "colour": "red"}],
+     "item 0 (markdown): 'colour' is not a field of a markdown block"),
+    ([{"kind": "markdown"}], "item 0 (markdown): 'text' is missing"),
+    ([{"kind": "markdown", "text": 5}], "item 0 (markdown): text: input should be a valid string"),
+    ([{"kind": "json", "data": 1}, {"kind": "json", "data": 2},
+      {"kind": "table", "columns": ["a", "b", "c", "d"],
+       "rows": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2]]}],
+     "item 2 (table): row 3 has 2 cells, expected 4"),
+    ([{"kind": "table", "columns": ["a"], "rows": [[[1, 2]]]}],
+     "item 0 (table): rows[0][0] cannot be a list"),
+    ([{"kind": "metrics", "items": [{"label": "a", "value": {"x": 1}}]}],
+     "item 0 (metrics): items[0].value cannot be a dict"),
+    ([{"kind": "json", "data": {1, 2}}], "item 0 (json): Object of type set is not JSON "
+                                         "serializable"),
+    ([{"kind": "graph", "nodes": [{"id": "a"}], "edges": [{"source": "a", "target": "b"}]}],
+     "item 0 (graph): edge a->b names unknown node(s) ['b']"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_RESULTS, ids=lambda v: str(v)[:30])
+def test_a_bad_result_gets_one_plain_line(value: Any, message: str) -> None:
+    with pytest.raises(InvalidResult) as raised:
+        coerce_blocks(value)
+    assert str(raised.value) == message
+    assert isinstance(raised.value, ValueError)  # what the meter catches as invalid_result
+
+
+def test_a_long_complaint_is_cut_to_one_short_line() -> None:
+    with pytest.raises(InvalidResult) as raised:
+        coerce_blocks([{"kind": "x\n" * 500}])
+    text = str(raised.value)
+    assert "\n" not in text and len(text) <= 240 and text.endswith("…")
 
 
 def test_blocks_are_frozen() -> None:
@@ -214,7 +249,7 @@ def test_coerce_image_dict_takes_bytes_or_base64() -> None:
     as_bytes = coerce_blocks({"kind": "image", "png": PNG})
     as_text = coerce_blocks({"kind": "image", "png": base64.b64encode(PNG).decode()})
     assert as_bytes == as_text == [Image(png=PNG)]
-    with pytest.raises(ValidationError, match="PNG signature"):
+    with pytest.raises(InvalidResult, match="PNG signature"):
         coerce_blocks({"kind": "image", "png": base64.b64encode(b"GIF89a").decode()})
 
 
@@ -222,21 +257,10 @@ class NotABlock(BaseModel):
     text: str
 
 
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [("just text", "not str"), (42, "not int"), (None, "not NoneType"),
-     (NotABlock(text="x"), "returned NotABlock, not a result block"),
-     ({"kind", "markdown"}, "not set"), (iter([Markdown(text="x")]), "not list_iterator")],
-)
-def test_coerce_rejects_other_objects(value: Any, message: str) -> None:
-    with pytest.raises(TypeError, match=message):
-        coerce_blocks(value)
-
-
-def test_coerce_rejects_non_blocks_inside_a_list() -> None:
-    with pytest.raises(ValidationError):
-        coerce_blocks([Markdown(text="fine"), "not a block"])
-    with pytest.raises(ValidationError):
+def test_coerce_names_a_model_that_is_not_a_block() -> None:
+    with pytest.raises(InvalidResult, match=r"^the result is a NotABlock, not a list of blocks$"):
+        coerce_blocks(NotABlock(text="x"))
+    with pytest.raises(InvalidResult, match=r"^item 0 is a NotABlock, not a block$"):
         coerce_blocks([NotABlock(text="x")])
 
 

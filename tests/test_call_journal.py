@@ -31,13 +31,17 @@ def segments(folder: Path) -> list[Path]:
     return sorted(folder.glob("store.duckdb.calls-journal.*"))
 
 
+def leftover_entries(journal: CallJournal) -> list[dict]:
+    return [entry for left in journal.leftovers() for _, entry in left.entries]
+
+
 def test_entries_come_back_in_order_after_the_process_is_gone(tmp_path):
     journal = CallJournal(tmp_path / "store.duckdb")
     numbers = [journal.append(entry(n)) for n in range(5)]
     journal.close()  # nothing written to the tables: the segment stays
 
     assert numbers == [1] * 5
-    assert CallJournal(tmp_path / "store.duckdb").leftovers() == [entry(n) for n in range(5)]
+    assert leftover_entries(CallJournal(tmp_path / "store.duckdb")) == [entry(n) for n in range(5)]
 
 
 def test_a_torn_last_line_is_ignored_and_a_damaged_one_is_skipped_loudly(tmp_path, caplog):
@@ -51,7 +55,9 @@ def test_a_torn_last_line_is_ignored_and_a_damaged_one_is_skipped_loudly(tmp_pat
     path.write_bytes(b"\n".join(lines)[:-9])  # and the last line is cut short
 
     with caplog.at_level(logging.INFO, logger="tokenworks.store"):
-        assert CallJournal(tmp_path / "store.duckdb").leftovers() == [entry(0)]
+        [left] = CallJournal(tmp_path / "store.duckdb").leftovers()
+    assert left.entries == [(1, entry(0))]
+    assert left.damage == [(2, "damaged (checksum or JSON)")]  # the torn line is no damage
     assert "line 2 is damaged" in caplog.text
     assert "incomplete last line" in caplog.text
 
@@ -80,8 +86,8 @@ def test_leftovers_span_segments_and_are_discarded_on_request(tmp_path, monkeypa
     journal.close()
 
     again = CallJournal(tmp_path / "store.duckdb")
-    assert [e["n"] for e in again.leftovers()] == [0, 1, 2, 3, 4]
-    again.discard_leftovers()
+    assert [e["n"] for e in leftover_entries(again)] == [0, 1, 2, 3, 4]
+    again.settle_leftovers([(left, []) for left in again.leftovers()])
     assert segments(tmp_path) == []
     assert again.append(entry(9)) == 1  # numbering starts afresh
 

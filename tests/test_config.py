@@ -6,9 +6,9 @@ spec, registry.toml's [functions.NAME], then an admin's change kept in the store
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
-import os
 from pathlib import Path
 
 import pytest

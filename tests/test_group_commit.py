@@ -157,7 +157,9 @@ def test_writes_queued_together_commit_as_one_transaction(store):
 
 @pytest.mark.parametrize("holds", ["durable", "memory"])
 def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
-    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    # Eight calls of the function may run at once, so that eight threads' writes meet.
+    host = make_host("meter_probe.py", sweep=False, holds=holds,
+                     registry="[workers]\ncount = 8\n[functions.probe_maybe]\nconcurrency = 8\n")
     assert host.store.holds == holds
     users = [f"u{i}" for i in range(THREADS)]
     for user in users:

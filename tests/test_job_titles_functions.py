@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 from PIL import Image as PILImage
 
 from tokenworks import blocks
@@ -333,3 +334,49 @@ def test_an_explicit_null_context_means_no_context(host: Host) -> None:
     assert outcome.ok
     too_long = refused(host, "analyze_job_title", {"title": "Nurse", "context": "x" * 5000})
     assert [field for field, _ in too_long.problems] == ["context"]
+
+
+# -- user input is echoed as text, never as markup ---------------------------------------------
+
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+INJECTED_TITLES = ["![](http://127.0.0.1:9/beacon.png) Data Scientist",
+                   "Registered Nurse <img src=http://127.0.0.1:9/beacon.png>",
+                   "[Data Scientist](http://127.0.0.1:9/) **bold** `code`",
+                   "qwxz ![x][r] plorbt"]
+
+
+def markdown_fields(outcome: CallOutcome) -> list[str]:
+    """Every text of a result the portal draws as markdown."""
+    out: list[str] = []
+    for block in outcome.blocks:
+        out += [block.title] if block.title else []
+        if block.kind == "markdown":
+            out.append(block.text)
+        elif block.kind == "metrics":
+            out += [str(v) for i in block.items for v in (i.label, i.value, i.delta, i.help)
+                    if v is not None]
+        elif block.kind == "image":
+            out.append(block.alt)
+    return out
+
+
+@pytest.mark.parametrize("title", INJECTED_TITLES)
+@pytest.mark.parametrize("function", ["analyze_job_title", "get_career_pathways",
+                                      "get_market_intelligence", "get_title_relationships"])
+def test_a_title_is_echoed_as_text_never_as_markup(host: Host, function: str,
+                                                   title: str) -> None:
+    outcome = call(host, function, title=title)
+    html = "\n".join(MARKDOWN.render(field) for field in markdown_fields(outcome))
+    html = html.replace(blocks.WORD_JOINER, "")  # invisible; it stops autolinks
+    assert "<img" not in html and "<code>code" not in html and "<strong>bold" not in html
+    assert 'href="http://127.0.0.1' not in html
+    # ... and the reader sees the title as typed (markdown-it writes < > & " as entities).
+    assert title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html
+
+
+def test_the_word_cloud_caption_shows_titles_as_typed(host: Host) -> None:
+    # "![]()" has no word to clean, so it is counted (and captioned) as written.
+    outcome = call(host, "generate_word_cloud", job_titles=["![]()", "![]()", "Nurse"])
+    (image,) = of_kind(outcome, "image")
+    html = MARKDOWN.render(image.alt)
+    assert "<img" not in html and "![]() (2)" in html

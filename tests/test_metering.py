@@ -122,7 +122,7 @@ def test_success_charges_exactly_the_cost_by_hold_then_capture(host):
         ("probe_bad_result", "invalid_result",
          "returned json blocks, which its spec does not declare", None),
         ("probe_garbage", "invalid_result",
-         "returned an invalid result: a function must return a list of blocks", None),
+         "returned an invalid result: the result is an object, not a list of blocks", None),
         ("probe_exit", "failed", "probe_exit failed (reference c-bad)",
          "SystemExit: probe_exit asked to exit"),
     ],

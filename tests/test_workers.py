@@ -198,5 +198,6 @@ def test_the_host_process_runs_no_function_code(host, tmp_path):
     import os
 
     assert host.call("hostile_exit", "ann", {}).status == "failed"
+    wait_for_workers(host, 2)  # the one that exited is replaced
     pids = {worker.pid for worker in host.workers._workers}
     assert pids and os.getpid() not in pids

@@ -62,10 +62,8 @@ class CallResult(BaseModel):
     replayed: bool = Field(default=False, description="true when an earlier call with the "
                                                       "same Idempotency-Key answered")
     cached: bool = Field(default=False, description="true when the result came from the "
-                         "result cache (the function did not run); charged like any other")
-    cached_at: Timestamp | None = Field(
-        default=None, description="when the cached result was computed (only in the "
-                                  "response of the call the cache answered)")
+                         "result cache (the function did not run); charged like any other. "
+                         "Nothing says when or for whom the cached result was computed")
     started_at: Timestamp | None = None
 
 
@@ -186,5 +184,6 @@ class FunctionMetrics(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str  # ok, or degraded (then 503, with reasons)
     functions: int
+    reasons: list[str] = []  # why the service is degraded; names no plugin

@@ -25,6 +25,7 @@ from tokenworks.errors import (
     IdempotencyConflictError,
     InsufficientTokensError,
     InvalidInputError,
+    StorageUnavailableError,
     StoreLockedError,
     TokenworksError,
     UnknownFunctionError,
@@ -39,6 +40,7 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Insufficient tokens",
           413: "Request body too large", 415: "Unsupported media type",
           422: "Invalid input", 429: "Too many requests", 500: "Internal error",
           503: "Service unavailable"}
+STORAGE_RETRY_AFTER = 30  # seconds: a client's next try after "storage unavailable"
 
 
 class FieldProblem(BaseModel):
@@ -96,6 +98,11 @@ def from_host_error(error: TokenworksError) -> ApiProblem:
         # The server's capacity, not this client's rate: 503, with when to come back.
         return ApiProblem(503, "busy", text, headers={"Retry-After": str(error.retry_after)},
                           retry_after=error.retry_after)
+    if isinstance(error, StorageUnavailableError):
+        # A full disk or a lost database: nothing was charged, and an operator must act, so
+        # the client is asked to come back later rather than at once.
+        return ApiProblem(503, "storage-unavailable", text,
+                          headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
     if isinstance(error, StoreLockedError):
         return ApiProblem(503, "unavailable", text, headers={"Retry-After": "5"})
     if isinstance(error, CallRefused):

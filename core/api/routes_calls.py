@@ -72,8 +72,7 @@ async def run_call(
         call_id=outcome.call_id, function=outcome.function, user=outcome.user,
         status=outcome.status, charged=outcome.charged, balance=balance,
         blocks=outcome.blocks, error=outcome.error, latency_ms=outcome.latency_ms,
-        replayed=outcome.replayed, cached=outcome.cached, cached_at=outcome.cached_at,
-        started_at=outcome.started_at)
+        replayed=outcome.replayed, cached=outcome.cached, started_at=outcome.started_at)
 
 
 def _call(host: Host, name: str, user: str, payload: dict[str, Any],

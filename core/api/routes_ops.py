@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from .auth import AdminDep, HostDep
 from .metrics import CONTENT_TYPE, render
@@ -14,16 +14,16 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=Health, summary="Is the API up and its store answering?",
-            responses={503: {}})
-def health(request: Request, host: HostDep) -> Health:
+            responses={503: {"model": Health}})
+def health(request: Request, host: HostDep) -> Health | JSONResponse:
     host.store.get_setting("api.health")  # a real query: the store answers
     if not request.app.state.ready():
         raise ApiProblem(503, "unavailable", "starting: plugins are warming up",
                          headers={"Retry-After": "2"})
-    reasons = host.health()  # names no plugin: this route needs no key
+    reasons = host.health()  # workers and storage; names no plugin: this route needs no key
     if reasons:
-        raise ApiProblem(503, "degraded", "degraded: " + "; ".join(reasons),
-                         headers={"Retry-After": "5"}, reasons=reasons)
+        degraded = Health(status="degraded", functions=len(host.functions()), reasons=reasons)
+        return JSONResponse(degraded.model_dump(), status_code=503)
     return Health(status="ok", functions=len(host.functions()))
 
 

@@ -81,9 +81,7 @@ def call(session: Session, function: str, user: str, input_text: str, call_id: s
             click.echo(render_block(block) + "\n")
         replay = " (replayed: charged once)" if outcome.replayed else ""
         if outcome.cached:
-            since = (f" from {outcome.cached_at:%Y-%m-%d %H:%M:%S} UTC"
-                     if outcome.cached_at else "")
-            replay += f" (cached result{since}; charged as usual)"
+            replay += " (cached result; charged as usual)"
         click.echo(f"call {outcome.call_id}: {outcome.status}{replay}, charged "
                    f"{outcome.charged}, balance {balance}", err=True)
     if not outcome.ok:
@@ -220,7 +218,9 @@ def ledger() -> None:
 @json_option
 @pass_session
 def verify(session: Session, as_json: bool) -> None:
-    """Prove the books: balances equal their ledgers, holds settle once, none negative."""
+    """Prove the books: balances equal their ledgers, holds settle once, none negative.
+
+    Quarantined call journals are listed as warnings: they may hold calls the books lack."""
     report = session.host().verify_books()
     if as_json:
         emit_json({**vars(report), "ok": report.ok})
@@ -229,6 +229,10 @@ def verify(session: Session, as_json: bool) -> None:
                    f"{report.open_holds} holds open for running calls")
         for problem in report.problems:
             click.echo(f"DRIFT: {problem}")
+        for kept in report.quarantined_journals:
+            when = f"{kept.quarantined_at:%Y-%m-%d %H:%M:%S} UTC" if kept.quarantined_at else "?"
+            click.echo(f"WARNING: quarantined call journal {kept.path} ({when}): "
+                       f"{'; '.join(kept.reasons)}. It may hold calls the tables lack.")
     if not report.ok:
         raise click.ClickException(f"the books do not balance: {len(report.problems)} problems")
     if not as_json:

@@ -133,12 +133,25 @@ class FunctionOverrides:
     cost: int | None = None
 
 
+@dataclass(frozen=True)
+class QuarantinedJournal:
+    """A call journal file set aside at start-up because something in it was wrong: kept
+    for an admin, never replayed again. Its good calls were written to the tables; the
+    bad ones (and anything unreadable) are only in the file."""
+
+    path: str
+    quarantined_at: datetime | None  # naive UTC, from the file's name
+    reasons: tuple[str, ...]
+
+
 @dataclass
 class BooksReport:
     accounts: int = 0
     ledger_entries: int = 0
     open_holds: int = 0
     problems: list[str] = field(default_factory=list)
+    # Not a problem of the books, but they may hold calls the tables lack: said beside them.
+    quarantined_journals: list[QuarantinedJournal] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -232,6 +245,11 @@ class Store(abc.ABC):
         so a hold is never both captured and released; also when no running call has that
         id, user and cost. Otherwise a Settled, with the user's balance when the settlement
         learnt it (the REST API answers with it, so it need not read it back).
+
+        Raises StorageUnavailableError when the outcome cannot be made durable (a full
+        disk, an I/O error, a lost database): the call must then not be answered as
+        succeeded, and nothing of it may stay charged (with holds in memory its
+        reservation is released and nothing is written).
         """
 
     @abc.abstractmethod
@@ -310,6 +328,16 @@ class Store(abc.ABC):
     # -- checks -----------------------------------------------------------------------
     @abc.abstractmethod
     def verify_books(self) -> BooksReport: ...
+
+    def storage_problem(self) -> str | None:
+        """Why the store cannot write right now, in one line fit for a public health answer
+        (no paths): set while the last write failed and none has succeeded since; None when
+        writes work (or the engine cannot tell without trying)."""
+        return None
+
+    def quarantined_journals(self) -> list[QuarantinedJournal]:
+        """Journal files set aside at start-up (an engine without a journal has none)."""
+        return []
 
     # -- queries added for the portals (engines may override with one query) -----------
     def ledger_of_kinds(

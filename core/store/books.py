@@ -48,3 +48,10 @@ def judge_unheld_calls(call_ids: Iterable[tuple[Any]], report: BooksReport) -> N
     """Calls with a price but no hold in the ledger (the query finds them)."""
     for (call_id,) in call_ids:
         report.problems.append(f"call {call_id}: charged call with no hold in the ledger")
+
+
+def judge_negative_costs(rows: Iterable[tuple[Any, int]], report: BooksReport) -> None:
+    """Calls with a negative cost (the query finds them): a price below zero would pay the
+    caller, and a call that holds nothing has no ledger row for the other checks to catch."""
+    for call_id, cost in rows:
+        report.problems.append(f"call {call_id}: negative cost {cost}")

@@ -21,6 +21,14 @@ FAILED_STATUSES = ("failed", "timeout", "invalid_result", "abandoned")
 
 
 @dataclass(frozen=True)
+class FailureDetail:
+    """Why one call failed, on its way to the table (DuckDB writes it behind the caller)."""
+
+    call_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class FailedCall:
     call_id: str
     started_at: datetime
@@ -42,10 +50,12 @@ class CallFailureLog:
 
     def record_failure(self, call_id: str, detail: str) -> None:
         """Keep a failed call's detail (once; a replay of the call keeps the first)."""
+        self._write_statement(self._insert_failure_sql(), [call_id, utcnow(), detail])
+
+    def _insert_failure_sql(self) -> str:
         mark = self.marker
-        self._write_statement(
-            f"INSERT INTO call_failures VALUES ({mark}, {mark}, {mark}) "
-            "ON CONFLICT (call_id) DO NOTHING", [call_id, utcnow(), detail])
+        return (f"INSERT INTO call_failures VALUES ({mark}, {mark}, {mark}) "
+                "ON CONFLICT (call_id) DO NOTHING")
 
     def failed_calls(self, limit: int = 100, function: str | None = None,
                      user: str | None = None) -> list[FailedCall]:

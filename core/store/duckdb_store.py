@@ -36,6 +36,7 @@ import duckdb
 
 from ..errors import (
     InsufficientTokensError,
+    StorageUnavailableError,
     StoreLockedError,
     TokenworksError,
     UnknownUserError,
@@ -49,6 +50,7 @@ from .base import (
     HoldsMode,
     LedgerEntry,
     NewCall,
+    QuarantinedJournal,
     Role,
     Settled,
     StateChange,
@@ -56,13 +58,14 @@ from .base import (
     User,
     utcnow,
 )
-from .books import judge_holds, judge_unheld_calls
-from .call_failures import CallFailureLog
-from .call_journal import CallJournal
+from .books import judge_holds, judge_negative_costs, judge_unheld_calls
+from .call_failures import CallFailureLog, FailureDetail
+from .call_journal import CallJournal, quarantined
 from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
 from .group_commit import GroupCommitWriter, WriteStats
+from .journal_replay import replay
 from .ledger_writes import (
     BalanceDrift,
     CallExists,
@@ -83,7 +86,7 @@ log = logging.getLogger("tokenworks.store")
 T = TypeVar("T")
 # What waits for the tables: a journaled call (its record and its journal segment, None
 # without a journal, on a :memory: store), or a result cache entry.
-Pending = tuple[Record, int | None] | CachedResult
+Pending = tuple[Record, int | None] | CachedResult | FailureDetail
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
@@ -124,6 +127,10 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
         self._journal: CallJournal | None = None
         self._behind: WriteBehind[Pending] | None = None
         self._unwritten_cache: dict[str, CachedResult] = {}
+        # Why the last write of calls to the tables failed, until one succeeds, and why the
+        # journal of an earlier process could not be replayed (health).
+        self._tables_problem: str | None = None
+        self._replay_problem: str | None = None
         self._load_cache_keys(self._conn)
         if self._book is not None:
             if self.path != ":memory:":
@@ -424,21 +431,26 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
             return None  # settled by the sweep, or not this call
         record = Record(reservation, status, latency_ms, result_json, error, "host",
                         cached=cached, finished_at=utcnow())
-        # Until the tables have it, the book answers for the call with its final record.
         final = _final_record(record)
-        self._book.finished(reservation, final)
-        if self._journal is None:
-            segment = None
-        else:
+        segment = None
+        if self._journal is not None:
             try:
-                # All that writing it takes: its final record and who settled it.
+                # All that writing it takes: its final record, who settled it, and what it
+                # was charged (checked against its status when the entry is replayed).
                 segment = self._journal.append({**dataclasses.asdict(final),
-                                                "actor": record.actor})
-            except OSError:
-                log.exception("call %s: the call journal failed; writing the call directly",
-                              call.call_id)
-                self._write_record(record)
-                return Settled(self._book.balance_after_finished(call.user))
+                                                "actor": record.actor, "charged": final.charged})
+            except StorageUnavailableError as failure:
+                # Its outcome is not durable, so it is not an outcome: the call is refused
+                # and forgotten (its tokens free again, nothing of it written); a retry with
+                # its id runs it afresh.
+                self._book.cancel(reservation)
+                log.error("call %s refused, nothing charged: %s", call.call_id, failure)
+                raise StorageUnavailableError(
+                    f"storage unavailable: {failure}. The call's outcome could not be "
+                    "recorded, so nothing was charged; try again later.") from failure
+        # Until the tables have it, the book answers for the call with its final record:
+        # only now, so that nobody (a retry replaying it) hears an outcome not yet durable.
+        self._book.finished(reservation, final)
         assert self._behind is not None
         self._behind.submit((record, segment))
         # No read: the book knows the committed balance and the calls on their way.
@@ -448,14 +460,17 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
         """The write-behind thread's work: journaled calls into the tables, all in one
         transaction, or one by one if that fails (so one bad call cannot hold up others);
         then the result cache's new entries."""
-        calls = [item for item in pending if not isinstance(item, CachedResult)]
+        calls = [item for item in pending if isinstance(item, tuple)]
         entries = [item for item in pending if isinstance(item, CachedResult)]
+        failures = [item for item in pending if isinstance(item, FailureDetail)]
         if calls:
             try:
                 self._writer.write(Records(tuple(record for record, _ in calls)))
                 written = calls
             except Exception:
                 written = [item for item in calls if self._write_one_pending(item[0])]
+            if len(written) == len(calls):
+                self._tables_problem = None
             if self._journal is not None:
                 self._journal.written([segment for _, segment in written
                                        if segment is not None])
@@ -464,6 +479,21 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
                 self._write_cache_entries(entries)
             except Exception:  # a lost entry is a later miss, nothing more
                 log.warning("result cache: %d entries not kept", len(entries), exc_info=True)
+        if failures:
+            sql = self._insert_failure_sql()
+            now = utcnow()
+            try:
+                self._write(lambda cursor: cursor.executemany(
+                    sql, [[f.call_id, now, f.detail] for f in failures]))
+            except Exception:  # diagnostics: the calls themselves are written
+                log.warning("%d failed calls' details not kept", len(failures), exc_info=True)
+
+    def record_failure(self, call_id: str, detail: str) -> None:
+        """Behind the caller, like the call it belongs to (read after it, as calls are)."""
+        if self._behind is None:
+            super().record_failure(call_id, detail)
+        else:
+            self._behind.submit(FailureDetail(call_id, detail))
 
     def _write_one_pending(self, record: Record) -> bool:
         for attempt in (1, 2):
@@ -475,59 +505,39 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
                 self._book.forget_balances(drift.users)  # type: ignore[union-attr]
                 if attempt == 2:
                     log.exception("call %s: not written", record.call.call_id)
-            except Exception:
+                    self._tables_problem = _tables_problem(drift)
+            except Exception as error:
                 log.exception("call %s: not written", record.call.call_id)
+                self._tables_problem = _tables_problem(error)
                 break
         # Kept in the journal, written at the next start; its tokens stay held meanwhile.
         return False
 
     def _write_journal_leftovers(self) -> None:
         """At start: write the calls an earlier process journaled but did not get into the
-        tables (it was killed, or lost power), then delete its journal."""
+        tables, then delete its journal, or quarantine the parts of it that were wrong
+        (journal_replay.py). Whatever happens, the store opens."""
         assert self._journal is not None and self._book is not None
-        entries = self._journal.leftovers()
-        if entries:
-            ids = [entry["call_id"] for entry in entries]
-            present = {row[0] for row in self._peek(
+
+        def stored(ids: list[str]) -> set[str]:
+            return {row[0] for row in self._peek(
                 "SELECT call_id FROM calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
                 [ids])}
-            records = []
-            for entry in entries:
-                if entry["call_id"] in present:
-                    continue
-                present.add(entry["call_id"])
-                record = self._journaled_record(entry)
-                if record is not None:
-                    records.append(record)
-            if records:
-                try:
-                    self._writer.write(Records(tuple(records)))
-                finally:
-                    for record in records:
-                        self._book.cancel(record.reservation)  # no-op once committed
-            log.warning("call journal: %d calls of an earlier process were not in the tables "
-                        "and are written now (%d were)", len(records), len(entries) - len(records))
-        self._journal.discard_leftovers()
 
-    def _journaled_record(self, entry: dict[str, Any]) -> Record | None:
-        assert self._book is not None
-        call = NewCall(entry["call_id"], entry["user"], entry["function"], entry["plugin"],
-                       entry["plugin_version"], entry["cost"], entry["input_hash"],
-                       entry["input_json"], datetime.fromisoformat(entry["deadline_at"]),
-                       datetime.fromisoformat(entry["started_at"]))
-        if entry["status"] != "succeeded":
-            # It captures nothing: its tokens were freed when it ended (the book's finished).
-            reservation = Reservation(call.user, call.cost, call, call.started_at, freed=True)
-        else:
-            try:
-                reservation, _ = self._book.reserve_call(call)
-            except (InsufficientTokensError, UnknownUserError) as error:
-                # Cannot happen: the call held its tokens when it ran. Say so, loudly.
-                log.error("call journal: call %s cannot be written: %s", call.call_id, error)
-                return None
-        return Record(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
-                      entry["error"], entry["actor"], cached=entry["cached"],
-                      finished_at=datetime.fromisoformat(entry["finished_at"]))
+        def users(names: set[str]) -> set[str]:
+            return {row[0] for row in self._peek(
+                "SELECT name FROM users WHERE name IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted(names)])}
+
+        try:
+            replay(self._journal, self._book, stored=stored, users=users,
+                   write=lambda records: self._writer.write(Records(tuple(records))))
+        except Exception as error:
+            # Left in place: the next start replays them again (what is written is skipped).
+            log.exception("call journal: the calls of an earlier process could not be "
+                          "replayed; their journal is kept for the next start")
+            self._replay_problem = (f"calls journaled before the last start are not in the "
+                                    f"store's tables yet ({type(error).__name__}; see the log)")
 
     def _write_record(self, record: Record) -> None:
         try:
@@ -647,6 +657,15 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
     def _read_version(self) -> int:
         return self._peek("SELECT version FROM state_version WHERE id = 1")[0][0]
 
+    # -- storage health -----------------------------------------------------------------
+
+    def storage_problem(self) -> str | None:
+        journal = self._journal.problem if self._journal is not None else None
+        return journal or self._tables_problem or self._replay_problem
+
+    def quarantined_journals(self) -> list[QuarantinedJournal]:
+        return [] if self.path == ":memory:" else quarantined(self.path)
+
     # -- checks -----------------------------------------------------------------------
 
     def verify_books(self) -> BooksReport:
@@ -664,6 +683,7 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
                 cursor.rollback()
         if self._book is not None:  # holds in memory are holds too
             report.open_holds += sum(1 for r in self._book.calls() if r.amount > 0)
+        report.quarantined_journals = self.quarantined_journals()
         return report
 
     # -- queries added for the portals --------------------------------------------------
@@ -744,6 +764,15 @@ def _check_holds(cursor: duckdb.DuckDBPyConnection, report: BooksReport) -> None
         "(SELECT 1 FROM ledger l WHERE l.call_id = c.call_id AND l.kind = 'hold')"
     ).fetchall()
     judge_unheld_calls(orphans, report)
+    judge_negative_costs(cursor.execute(
+        "SELECT call_id, cost FROM calls WHERE cost < 0 ORDER BY call_id LIMIT 100").fetchall(),
+        report)
+
+
+def _tables_problem(error: BaseException) -> str:
+    """Why calls cannot reach the tables, for a public health answer: the error's kind only
+    (DuckDB's messages name files); the log has the rest."""
+    return f"calls cannot be written to the store's tables ({type(error).__name__}; see the log)"
 
 
 def _text(value: Any) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 
 from .base import BooksReport
-from .books import judge_holds, judge_unheld_calls
+from .books import judge_holds, judge_negative_costs, judge_unheld_calls
 
 
 def verify_books(conn: psycopg.Connection) -> BooksReport:
@@ -64,3 +64,6 @@ def _check_holds(conn: psycopg.Connection, report: BooksReport) -> None:
         "(SELECT 1 FROM ledger l WHERE l.call_id = c.call_id AND l.kind = 'hold')"
     ).fetchall()
     judge_unheld_calls(orphans, report)
+    judge_negative_costs(conn.execute(
+        "SELECT call_id, cost FROM calls WHERE cost < 0 ORDER BY call_id LIMIT 100").fetchall(),
+        report)

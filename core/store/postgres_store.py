@@ -120,6 +120,11 @@ _SETTLE = (
 )
 
 
+class _ConnectionLost(StoreUnavailableError):
+    """A pooled connection broke mid-request (a server restart, a failover, a network
+    fault): a StorageUnavailableError, so a call answers 503, not 500."""
+
+
 class PostgresStore(CallLogReads, CallFailureLog, Store, PostgresApiStore, PostgresResultCache):
     holds = "durable"
     shared = True
@@ -155,8 +160,15 @@ class PostgresStore(CallLogReads, CallFailureLog, Store, PostgresApiStore, Postg
     def _connection(self) -> Iterator[psycopg.Connection]:
         try:
             with self._pool.connection() as conn:
-                yield conn
-        except psycopg.OperationalError:
+                try:
+                    yield conn
+                except psycopg.OperationalError as error:
+                    if conn.broken:  # the server went away mid-request: storage unavailable
+                        raise _ConnectionLost(
+                            f"the connection to the PostgreSQL store at {self.where} was lost: "
+                            f"{_first_line(error)}") from error
+                    raise
+        except (psycopg.OperationalError, _ConnectionLost):
             # The server restarted or dropped connections: the pool still holds the other
             # dead ones. Test them now, so this is the only request that fails.
             self._pool.check()
@@ -180,7 +192,7 @@ class PostgresStore(CallLogReads, CallFailureLog, Store, PostgresApiStore, Postg
             try:
                 with self._connection() as conn:
                     return conn.execute(sql, params).fetchall()
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, _ConnectionLost):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..blocks import blocks_to_json, coerce_blocks
 from ..loader import warm
 from ..spec import Function
@@ -79,8 +77,9 @@ def answer(functions: dict[str, Function], request: dict[str, Any],
             raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec does "
                              f"not declare (declared: {', '.join(function.spec.returns)})")
         result = blocks_to_json(blocks).encode()
-    except (ValidationError, TypeError, ValueError) as error:
-        return {"status": "invalid_result", "error": _plain(error)}, None
+    except (TypeError, ValueError) as error:  # coerce_blocks says what is wrong in a line
+        return {"status": "invalid_result",
+                "error": protocol.clip(str(error), protocol.ERROR_LIMIT)}, None
     except BaseException as error:  # a block whose serialization raised something odd
         return {"status": "invalid_result",
                 "error": protocol.clip(f"{type(error).__name__}: {error}",
@@ -103,17 +102,6 @@ def _failure(error: BaseException) -> dict[str, Any]:
         trace = ""
     return {"status": "failed", "error": protocol.clip(text, protocol.ERROR_LIMIT),
             "traceback": protocol.clip(trace, protocol.TRACEBACK_LIMIT)}
-
-
-def _plain(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        more = error.error_count() - 1
-        text = f"{where}: {first['msg']}" if where else first["msg"]
-        return protocol.clip(text + (f" (and {more} more)" if more else ""),
-                             protocol.ERROR_LIMIT)
-    return protocol.clip(str(error), protocol.ERROR_LIMIT)
 
 
 def _mib(size: int) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from tokenworks.portals import stats
-from tokenworks.portals.admin import common, failures
+from tokenworks.portals.admin import common, failures, storage
 from tokenworks.portals.runtime import get_host, require_admin
 from tokenworks.store import utcnow
 
@@ -57,6 +57,7 @@ def page() -> None:
     require_admin()
     host = get_host()
     common.header("Monitoring", "Calls started in the chosen window; times in UTC.")
+    storage.show_quarantined_journals(host)
     label = st.selectbox("Window", WINDOW_CHOICES, index=1, key="monitor_window")
     now = utcnow()
     start = common.window_start(label, now)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from tokenworks.blocks import blocks_from_json
 from tokenworks.portals import render, running
+from tokenworks.portals.inert import inert_markdown
 from tokenworks.portals.runtime import get_host
 from tokenworks.portals.userkit import RUN_PAGE, user_or_stop, when
 from tokenworks.store import CallRecord
@@ -37,7 +38,7 @@ def details(call: CallRecord, title: str, runnable: bool) -> None:
     cached = " · cached result (charged as usual)" if call.cached else ""
     st.caption(f"Call {call.call_id} · {call.status} · {charged}{cached}")
     if call.error:
-        st.error(call.error)
+        st.error(inert_markdown(call.error))
     with st.expander("Input"):
         st.json(json.loads(call.input_json))
     if runnable and st.button("Run again", icon=":material/replay:",

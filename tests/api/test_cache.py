@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import plugin_runs
 
-from .conftest import PLUGINS, Api
+from tokenworks.api.keys import create_key
+
+from .conftest import PLUGINS, Api, bearer
 
 CALLS = "/api/functions/cache_count/calls"
 
@@ -29,8 +31,7 @@ def test_a_cached_answer_is_marked_and_charged_like_any_other(api: Api) -> None:
     first = post(api, {"text": "a"}).json()
     second = post(api, {"text": "a"}).json()
 
-    assert (first["cached"], first["cached_at"]) == (False, None)
-    assert second["cached"] is True and second["cached_at"].endswith("Z")
+    assert (first["cached"], second["cached"]) == (False, True)
     assert second["status"] == "succeeded" and second["charged"] == 2
     assert second["balance"] == 16 == api.balance()
     assert second["blocks"] == first["blocks"] and runs(api) == 1
@@ -41,6 +42,30 @@ def test_a_cached_answer_is_marked_and_charged_like_any_other(api: Api) -> None:
     history = api.client.get("/api/me/calls", headers=api.alice).json()
     assert [item["cached"] for item in history] == [True, False]
     assert api.host.verify_books().ok
+
+
+def test_a_cached_answer_tells_nothing_about_the_call_that_made_it(api: Api) -> None:
+    # alice's call fills the cache; bob's answer comes from it, and must not say when alice
+    # asked, nor her call id or name (the old cached_at field gave her time away).
+    api.host.add_user("bob", password="bob-password", actor="test")
+    _, bob_key = create_key(api.host, "bob", "tests", actor="test")
+    bob = bearer(bob_key)
+    alice = post(api, {"text": "who asked"}, key="alice-secret-key").json()
+    answer = api.client.post(CALLS, json={"text": "who asked"}, headers=bob)
+    theirs = answer.json()
+
+    assert theirs["cached"] is True and theirs["blocks"] == alice["blocks"]
+    assert "cached_at" not in theirs and theirs["user"] == "bob"
+    read = api.client.get(f"/api/calls/{theirs['call_id']}", headers=bob)
+    listed = api.client.get("/api/me/calls", headers=bob)
+    assert [call["call_id"] for call in listed.json()] == [theirs["call_id"]]
+    for body in (answer.text, read.text, listed.text):
+        own_time = theirs["started_at"]
+        assert alice["call_id"] not in body and "alice" not in body
+        assert alice["started_at"] not in body.replace(own_time, "")
+    assert api.client.get(f"/api/calls/{alice['call_id']}", headers=bob).status_code == 404
+    schema = api.client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert "cached_at" not in schema["CallResult"]["properties"]
 
 
 def test_an_idempotent_retry_of_a_cached_call_replays_it(api: Api) -> None:

@@ -31,8 +31,8 @@ def test_a_cached_answer_is_marked_on_the_result_page_and_in_the_history(portal)
     run_button(app).click().run()
     assert not app.exception
     (message,) = texts(app, "success")
-    assert message.startswith("Done: cached result from ") and "charged as usual" in message
-    assert message.endswith("2 tokens, balance now 16 tokens.")
+    # No time: the cached result may have been computed for another user (docs/api.md).
+    assert message == "Done: cached result, charged as usual: 2 tokens, balance now 16 tokens."
     assert "a: run 1" in texts(app, "markdown")  # the first run's answer, shown again
     assert runs(host) == 1 and host.store.balance("alice") == 16
 

@@ -430,6 +430,21 @@ def test_verify_books_detects_a_charged_call_without_a_hold(store, engine):
         store.close()
 
 
+def test_verify_books_detects_a_call_with_a_negative_cost(store, engine):
+    # A negative price holds nothing, so no ledger row would show it: the call log must.
+    store.create_user("ann", "user", "x", 10, actor="t")
+    store = engine.tamper(
+        store,
+        "INSERT INTO calls (call_id, user_name, function, plugin, plugin_version, cost, status, "
+        "input_hash, input_json, started_at, deadline_at) VALUES ('c9', 'ann', 'probe_ok', "
+        "'meter_probe', 'local', -1000, 'succeeded', 'h', '{}', now(), now())",
+    )
+    try:
+        assert "call c9: negative cost -1000" in store.verify_books().problems
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("query_by", ["engine", "contract default"])
 def test_ledger_of_kinds_filters_kind_time_and_limit(store, query_by):
     query = store.ledger_of_kinds if query_by == "engine" else (

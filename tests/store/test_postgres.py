@@ -15,7 +15,7 @@ import pytest
 from conftest import plugin_folder, run_threads, write_registry
 
 from tokenworks.config import load_registry
-from tokenworks.errors import StoreUnavailableError
+from tokenworks.errors import StorageUnavailableError, StoreUnavailableError
 from tokenworks.host import Host
 from tokenworks.store import NewCall, utcnow
 
@@ -215,6 +215,25 @@ def test_connections_the_server_dropped_are_replaced(pg_engine):
         assert store.state_version() >= 1
         assert store.begin_call(new_call("after")) is None  # writes find a good pool
         assert store.finish_call(new_call("after"), "succeeded", 1.0, "[]")
+        assert store.verify_books().ok
+    finally:
+        store.close()
+
+
+def test_a_connection_lost_mid_call_is_storage_unavailable_and_charges_nothing(pg_engine):
+    store = PostgresStore(pg_engine.location, pool_size=2, version_ttl=0.0)
+    try:
+        store.create_user("ann", "user", "x", 10, actor="t")
+        # A server restart or failover as the call begins: its connection is gone.
+        pg_engine.raw(store, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(StorageUnavailableError) as lost:
+            store.begin_call(new_call("lost"))
+        assert "connection to the PostgreSQL store" in str(lost.value)
+        assert store.get_call("lost") is None and store.balance("ann") == 10
+        assert store.begin_call(new_call("after")) is None  # the pool was mended
+        assert store.finish_call(new_call("after"), "succeeded", 1.0, "[]")
+        assert store.balance("ann") == 7
         assert store.verify_books().ok
     finally:
         store.close()

@@ -74,9 +74,12 @@ def _summary(match: Match) -> blocks.Markdown:
     lines = [f"## {occ.title}", match_note(match)]
     res = match.resolution
     if res is not None:
-        read = [f"cleaned title *{res.cleaned}*" if res.cleaned else None,
+        # The cleaned title and the function are the user's words: escaped to show as typed.
+        read = [f"cleaned title *{blocks.escape_markdown(res.cleaned)}*" if res.cleaned
+                else None,
                 f"seniority **{_label(res.seniority)}**" if res.seniority else None,
-                f"function **{_label(res.function)}**" if res.function else None]
+                f"function **{blocks.escape_markdown(_label(res.function))}**"
+                if res.function else None]
         kept = [part for part in read if part]
         if kept:
             lines.append("Read as: " + ", ".join(kept) + ".")
@@ -99,7 +102,8 @@ def _metrics(match: Match) -> blocks.Metrics:
         blocks.Metric(label="Entry education", value=education or "n/a"),
     ]
     if res is not None and res.function:
-        items.insert(3, blocks.Metric(label="Function", value=_label(res.function)))
+        items.insert(3, blocks.Metric(label="Function",
+                                      value=blocks.escape_markdown(_label(res.function))))
     return blocks.Metrics(title="At a glance", items=items)
 
 

@@ -247,5 +247,7 @@ def _font_glyphs() -> frozenset[int]:
 
 
 def _alt(ranked: list[tuple[str, int]], count_by: str) -> str:
-    top = ", ".join(f"{key} ({n})" for key, n in ranked[:5])
+    """The picture's caption, which the portal draws as markdown: the titles are the user's
+    (table cells are plain text and stay as typed)."""
+    top = ", ".join(f"{blocks.escape_markdown(key)} ({n})" for key, n in ranked[:5])
     return f"Word cloud of {len(ranked)} {count_by}s; the largest: {top}."

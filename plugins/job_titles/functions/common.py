@@ -148,14 +148,16 @@ def no_match_blocks(title: str, resolution: Resolution | None) -> list[blocks.Bl
     A successful result, charged at the function's cost: the matching work was done and the
     guesses and suggestions are its answer. (Input that cannot be a title at all is refused
     at validation instead, and a refused call is never charged.)"""
-    lines = [f"### No confident match for “{title}”"]
+    shown = blocks.escape_markdown(title)  # the user's text: it must show as typed
+    lines = [f"### No confident match for “{shown}”"]
     if ONET_CODE.match(title) or SOC_CODE.match(title):
+        # A well-formed code (digits, "-" and "."): nothing in it is markup.
         lines.append(f"No O*NET occupation has the code {title}. Codes look like 15-2051.00 "
                      "(O*NET-SOC) or 15-2051 (SOC); search by job title to find one.")
         return [blocks.Markdown(title="No confident match", text="\n\n".join(lines))]
     if (resolution is not None and resolution.cleaned
             and resolution.cleaned.lower() != title.lower()):
-        lines.append(f"Read as: *{resolution.cleaned}*.")
+        lines.append(f"Read as: *{blocks.escape_markdown(resolution.cleaned)}*.")
     guesses = list(resolution.candidates[:3]) if resolution else []
     if guesses:
         lines.append("Closest occupations, all below the confidence needed to analyse one: "
@@ -179,7 +181,8 @@ def match_note(match: Match) -> str:
     if match.resolution is None or match.candidate is None:
         return f"Occupation {link}, given by its code."
     res, cand = match.resolution, match.candidate
-    text = f"“{res.raw}” matched {link} with confidence {cand.confidence:.0%}"
+    text = (f"“{blocks.escape_markdown(res.raw)}” matched {link} "
+            f"with confidence {cand.confidence:.0%}")
     if cand.matched:
         text += f" (via the title “{cand.matched}”)"
     text += "."
