@@ -111,9 +111,9 @@ def _mib(size: int) -> str:
 def _functions(plan: WorkerPlan) -> tuple[dict[str, Function], bool, dict[str, str], list[str]]:
     """The plan's functions: preloaded by the fork server, or loaded (and warmed) here."""
     discovery = preload.discovery_for(plan)
-    if discovery is not None:
+    if discovery is not None and all(r.status == "loaded" for r in discovery.plugins):
         preloaded, warm_failed = True, list(preload.warm_failed)
-    else:
+    else:  # another host's preload, or one that could not load what the host did
         preloaded = False
         discovery = plan.discover()
         warm_failed = warm(discovery, plan.config.plugins.import_timeout) if plan.warm else []

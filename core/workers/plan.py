@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ class WorkerPlan:
     config: RegistryConfig
     plugins: tuple[PluginEntry, ...]  # the plugins the host loaded, in its order
     warm: bool  # run each plugin's warm hook before the first call (servers do)
+    # The host's import path: the fork server of Python 3.11 starts with its own.
+    sys_path: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, config: RegistryConfig, discovery: Discovery, warm: bool) -> WorkerPlan:
@@ -49,7 +52,7 @@ class WorkerPlan:
             entries.append(PluginEntry(
                 record.name, record.source, record.origin, record.version, record.recipe,
                 None if settings is None else settings.model_dump(mode="python")))
-        return cls(config, tuple(entries), warm)
+        return cls(config, tuple(entries), warm, tuple(sys.path))
 
     def fingerprint(self) -> str:
         """Equal for plans that load the same plugins the same way."""

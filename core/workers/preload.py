@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 
 from ..loader import Discovery, warm
 from .plan import WorkerPlan, read_plan
@@ -38,6 +39,7 @@ def _preload() -> None:
         return
     try:
         plan = read_plan(path)
+        sys.path[:] = plan.sys_path or sys.path  # the host's, as every worker gets it
         discovery = plan.discover()
         if plan.warm:
             warm_failed.extend(warm(discovery, plan.config.plugins.import_timeout))
