@@ -6,12 +6,21 @@ half-configured on a typo.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from .errors import ConfigError
 
@@ -63,7 +72,34 @@ class UserSettings(_Section):
     self_signup: StrictBool = Field(
         default=True, description="people may create their own user account in the portal")
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
-                                 description="how long a portal sign-in lasts")
+                                 description="how long a portal sign-in lasts at most")
+    session_idle_minutes: float = Field(
+        default=120.0, gt=0, le=24 * 60 * 30,
+        description="a portal session unused this long ends (page reruns count as use)")
+    signups_per_hour: StrictInt = Field(
+        default=5, ge=1, le=10_000,
+        description="sign-up attempts one client address may make per hour")
+
+
+class PortalSettings(_Section):
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of reverse proxies whose "
+                    "X-Forwarded-For names the client; none by default")
+    secret_key_file: str | None = Field(
+        default=None, min_length=1,
+        description="the session signing key's file (default: beside a DuckDB store, "
+                    "or tokenworks.session-key beside registry.toml for PostgreSQL)")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network") from None
+        return values
 
 
 class InvocationSettings(_Section):
@@ -124,6 +160,7 @@ class RegistryConfig(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     users: UserSettings = Field(default_factory=UserSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     invocation: InvocationSettings = Field(default_factory=InvocationSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     functions: dict[str, FunctionOverride] = Field(default_factory=dict)
@@ -139,6 +176,19 @@ class RegistryConfig(_Section):
         if self.store.path == MEMORY or is_postgres_url(self.store.path):
             return self.store.path
         return str(_resolve(self.base_dir, self.store.path))
+
+    def secret_key_path(self) -> Path | None:
+        """Where the session signing key is kept when $TOKENWORKS_SECRET_KEY is not set:
+        registry.toml's [portal] secret_key_file, else beside the DuckDB store file, else
+        (PostgreSQL) beside registry.toml. None for a throwaway :memory: store."""
+        if self.portal.secret_key_file:
+            return _resolve(self.base_dir, self.portal.secret_key_file)
+        location = self.store_path()
+        if location == MEMORY:
+            return None
+        if is_postgres_url(location):
+            return self.base_dir / "tokenworks.session-key"
+        return Path(f"{location}.session-key")
 
     def plugins_folder(self) -> Path | None:
         folder = self.plugins.folder

@@ -22,6 +22,7 @@ from .errors import TokenworksError, UnknownUserError
 from .loader import Discovery, discover
 from .metering import CallOutcome, Invoker
 from .passwords import generate_password, hash_password, verify_password
+from .secret_key import SecretKey
 from .store import BooksReport, Store, User, utcnow
 from .store.base import Role
 from .store.open import open_store
@@ -69,6 +70,8 @@ class Host:
         purged = self.invoker.cache.purge(self._function_versions())
         if purged:
             log.info("result cache: dropped %d expired or out-of-date entries", purged)
+        # The portal's session signing key (read on first use, never from the store).
+        self.secret = SecretKey(config)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
                                          daemon=True)
@@ -126,6 +129,10 @@ class Host:
             except Exception:  # the sweep must outlive a transient store error
                 log.exception("sweep failed")
             self.invoker.cache.purge(self._function_versions())  # expired entries
+            try:
+                self.store.purge_sign_in_state(utcnow())  # old sessions, finished windows
+            except Exception:
+                log.exception("purging old portal sessions failed")
 
     # -- users and tokens -------------------------------------------------------------
 
@@ -165,12 +172,19 @@ class Host:
         return self.store.get_user(name) if stored and matches else None
 
     def set_password(self, user: str, password: str, *, actor: str, reason: str) -> None:
+        """Change a password; every portal session of the user ends with it."""
         self._require(user, reason)
         try:
             password_hash = hash_password(password)
         except ValueError as error:
             raise TokenworksError(str(error)) from None
         self.store.set_password_hash(user, password_hash, actor, reason.strip())
+
+    def end_sessions(self, user: str, *, actor: str, reason: str) -> int:
+        """An admin's "sign out everywhere": end every portal session of the user (their
+        open pages go to the sign-in page within seconds); audited. Returns how many."""
+        self._require(user, reason)
+        return self.store.end_user_sessions(user, reason.strip(), utcnow(), actor=actor)
 
     def self_signup_enabled(self) -> bool:
         """registry.toml's default, unless an admin switched it in the portal since."""

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from conftest import installed_plugins, plugin_folder, write_registry
 from tokenworks import __version__
 from tokenworks.cli import cli
 from tokenworks.passwords import verify_password
-from tokenworks.store import DuckDBStore
+from tokenworks.store import DuckDBStore, utcnow
+from tokenworks.store.base import PortalSession
 
 Run = Callable[..., Result]
 PASSWORD = "correct horse battery"
@@ -260,6 +262,32 @@ def test_users_add_generates_a_password_once(tw: Run, store_file: Path) -> None:
     # Another user gets another password.
     again = tw("users", "add", "cy", input="").stdout.splitlines()[1]
     assert again != lines[1]
+
+
+def test_users_signout_ends_every_session_and_is_audited(tw: Run, store_file: Path) -> None:
+    add_user(tw)
+    store = DuckDBStore(store_file)
+    try:
+        now = utcnow()
+        for token_hash in ("h1", "h2"):
+            store.create_portal_session(PortalSession(
+                token_hash, "ann", now, now, now + timedelta(hours=1), now + timedelta(hours=2)))
+    finally:
+        store.close()
+    result = tw("users", "signout", "ann", "--reason", "laptop lost")
+    assert result.stdout == "ended 2 portal sessions of ann\n"
+    assert tw("users", "signout", "ann", "--reason", "again").stdout == \
+        "ended 0 portal sessions of ann\n"
+    store = DuckDBStore(store_file)
+    try:
+        assert store.live_session_count("ann", utcnow()) == 0
+        change = store.state_changes(2)[1]
+        assert (change.target, change.field, change.reason) == ("ann", "sessions", "laptop lost")
+        assert change.actor.startswith("cli:")
+    finally:
+        store.close()
+    result = tw("users", "signout", "ghost", "--reason", "who", expect=1)
+    assert error_line(result) == "Error: no such user: ghost"
 
 
 def test_users_add_refusals(tw: Run) -> None:

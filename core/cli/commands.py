@@ -257,6 +257,14 @@ block = []                          # these never load
 
 [users]
 starting_grant = 20
+# self_signup = true                # people may create their own account in the portal
+# signups_per_hour = 5              # sign-up attempts per client address and hour
+# session_hours = 12.0              # a portal sign-in lasts at most this long
+# session_idle_minutes = 120.0      # ... and ends after this long unused
+
+# [portal]
+# trusted_proxies = []              # reverse proxies whose X-Forwarded-For is believed
+# secret_key_file = "..."           # the session key's file (default: beside the store)
 
 [invocation]
 sweep_interval = 30.0               # seconds between sweeps for stale holds

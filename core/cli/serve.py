@@ -38,7 +38,10 @@ def serve(session: Session, address: str, port: int) -> None:
         # ...or if the PostgreSQL server is away (this also applies its migrations once,
         # before the server's threads race to).
         open_store(config).close()
-    env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry))
+    # uvicorn believes X-Forwarded-For from loopback by default, which would let anyone on
+    # this machine pick the address sign-in throttling counts: trust no proxy at its level;
+    # the portal reads the header itself, from [portal] trusted_proxies only.
+    env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry), FORWARDED_ALLOW_IPS="")
     if session.store:
         env["TOKENWORKS_STORE"] = session.store
     server = Path(__file__).resolve().parent.parent.parent / "portals" / "server.py"

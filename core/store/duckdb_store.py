@@ -41,6 +41,7 @@ from ..errors import (
     TokenworksError,
     UnknownUserError,
 )
+from . import private_files
 from .base import (
     BooksReport,
     CachedResult,
@@ -64,6 +65,7 @@ from .call_journal import CallJournal, quarantined
 from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
+from .duckdb_sessions import DuckDBSessionStore
 from .group_commit import GroupCommitWriter, WriteStats
 from .journal_replay import replay
 from .ledger_writes import (
@@ -90,8 +92,10 @@ Pending = tuple[Record, int | None] | CachedResult | FailureDetail
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
-# DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache.
-class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBResultCache):
+# DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache;
+# DuckDBSessionStore: portal sessions and sign-in throttling.
+class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBResultCache,
+                  DuckDBSessionStore):
     marker = "?"  # DuckDB's parameter marker (call_log.py)
 
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
@@ -99,12 +103,25 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
         if holds not in ("memory", "durable"):
             raise ValueError(f"holds must be 'memory' or 'durable', not {holds!r}")
         self.holds = holds
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._private = self.path != ":memory:"
+        if self._private:
+            # The store's files are created 0600 (folders 0700) whatever the umask, the
+            # WAL included, which DuckDB makes again after every checkpoint.
+            private_files.acquire_private_umask()
+            try:
+                private_files.make_private_folder(Path(self.path).parent)
+                private_files.tighten_store_files(Path(self.path))
+            except BaseException:
+                private_files.release_private_umask()
+                raise
         try:
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as error:
+            self._release_private()
             raise _explain_lock(self.path, error) from None
+        except BaseException:
+            self._release_private()
+            raise
         # The store's statements touch a few rows each: with DuckDB's background worker
         # threads (one per core by default) every statement hands tasks to a worker and
         # waits for it, which cost 8-11% more CPU per metered call here and more wall time
@@ -260,6 +277,12 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
         if self._journal is not None:
             self._journal.close()
         self._conn.close()
+        self._release_private()
+
+    def _release_private(self) -> None:
+        if self._private:
+            self._private = False  # once, however often close is called
+            private_files.release_private_umask()
 
     # -- admin-state primitives (always inside _write) ---------------------------------
 
@@ -340,6 +363,7 @@ class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBRes
                 raise UnknownUserError(f"no such user: {name}")
             cursor.execute("UPDATE users SET password_hash = ? WHERE name = ?",
                            [password_hash, name])
+            self._end_user_sessions(cursor, name, "password changed", utcnow())
             self._log_change(cursor, actor, "user", name, "password", None, "changed", reason)
 
         self._write(work)

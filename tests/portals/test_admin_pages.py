@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tokenworks.portals import stats
+from tokenworks.portals import runtime, sessions, stats
 
 from .conftest import APPTEST_TIMEOUT, app_as
 
@@ -208,7 +208,7 @@ def run_action_as(user: str, demote_before_click: bool, host) -> AppTest:
     """The action handler alone: the page-top check already passed when the user is
     demoted (a demotion between the page's check and the click)."""
     app = AppTest.from_function(action_script, default_timeout=APPTEST_TIMEOUT)
-    app.session_state["tw_user"] = user
+    app.session_state[runtime.SESSION_KEY] = sessions.issue(host, user)
     app.run()
     if demote_before_click:
         host.set_role(user, "user", actor="test", reason="demoted meanwhile")
