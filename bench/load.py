@@ -139,6 +139,23 @@ def group_cpu_seconds(pgid: int) -> float:
     return sum(map(_own_and_reaped_ticks, group_members(pgid).values())) / CLK_TCK
 
 
+def server_group(watchman: subprocess.Popen, timeout: float = 30.0) -> int:
+    """The process group of the server `tokenworks serve` runs: serve stays as a small
+    watchman (core/cli/watchman.py) and starts the server as a child leading a group of its
+    own, with the worker processes in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                fields = _stat_fields(entry.name)
+                if fields is not None and int(fields[1]) == watchman.pid:  # field 4: ppid
+                    return int(fields[2])  # field 5: pgrp
+        if watchman.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise BenchError(f"tokenworks serve (pid {watchman.pid}) started no server")
+
+
 def tree_cpu_seconds(root: int) -> float | None:
     """CPU seconds of a process and its live children (a postmaster and its backends)."""
     own = _stat_fields(root)
@@ -504,7 +521,7 @@ def run(options: Options, root: Path | None = None) -> dict[str, Any]:
         try:
             space.start_servers(options.replicas, servers)
             load = drive([s.url for s in servers], list(keys.values()), options,
-                         [s.process.pid for s in servers], pg_url, postmaster)
+                         [server_group(s.process) for s in servers], pg_url, postmaster)
         finally:
             for server in servers:
                 server.stop()

@@ -12,7 +12,7 @@ import difflib
 import threading
 from dataclasses import dataclass
 
-from .config import RegistryConfig
+from .config import FunctionOverride, RegistryConfig
 from .errors import UnknownFunctionError
 from .loader import Discovery
 from .spec import Function, FunctionSpec
@@ -25,6 +25,7 @@ class FunctionView:
     cost: int
     function_enabled: bool
     plugin_enabled: bool
+    concurrency: int = 1  # calls of it that may run at once in the worker processes
 
     @property
     def spec(self) -> FunctionSpec:
@@ -64,6 +65,14 @@ class Catalog:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UnknownFunctionError(f"no function named {name!r}{hint}") from None
 
+    def _concurrency(self, function: Function, configured: FunctionOverride | None) -> int:
+        """registry.toml's word, else the spec's, else the host's default; capped at the
+        worker count, so a plugin cannot claim more than the machine has."""
+        workers = self._config.workers
+        asked = (configured.concurrency if configured and configured.concurrency else
+                 function.spec.concurrency or workers.default_concurrency())
+        return min(asked, workers.count)
+
     def plugin_enabled(self, plugin: str) -> bool:
         return self._store.plugin_overrides().get(plugin, True)
 
@@ -88,6 +97,7 @@ class Catalog:
                     if layer and layer.enabled is not None:
                         enabled = layer.enabled
                 views[name] = FunctionView(
-                    function, cost, enabled, plugins.get(function.spec.plugin, True)
+                    function, cost, enabled, plugins.get(function.spec.plugin, True),
+                    self._concurrency(function, configured),
                 )
             self._views, self._version = views, version

@@ -274,7 +274,9 @@ def _check_examples(report: CheckReport, host: Host, function: Function) -> None
             report.add("fail", subject, f"did not finish within its timeout of {spec.timeout:g} s")
             continue
         if not outcome.ok:
-            report.add("fail", subject, f"{outcome.status}: {outcome.error}")
+            # The author needs the exception, which the caller's message leaves out.
+            why = outcome.detail.splitlines()[0] if outcome.detail else outcome.error
+            report.add("fail", subject, f"{outcome.status}: {why}")
             continue
         kinds = [block.kind for block in outcome.blocks]
         seen.update(kinds)

@@ -60,6 +60,15 @@ class InsufficientTokensError(CallRefused):
         self.user, self.needed, self.balance = user, needed, balance
 
 
+class BusyError(CallRefused):
+    """Every worker the function may use is taken and its queue is full or waited out."""
+
+    def __init__(self, function: str, why: str, retry_after: int) -> None:
+        super().__init__(f"{function} is busy: {why}. Try again in {retry_after} s; "
+                         "nothing was charged.")
+        self.function, self.retry_after = function, retry_after
+
+
 class IdempotencyConflictError(CallRefused):
     """A call id was reused for a different user, function or input."""
 

@@ -1,6 +1,7 @@
 """The host: one object per process that owns the plugins, the store and the meter.
 
-Every entry point (CLI, portals, REST API) creates one Host and shares it.
+Every entry point (CLI, portals, REST API) creates one Host and shares it. The host loads
+the plugins for their specs but runs their functions only in worker processes (workers/).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import logging
 import os
 import re
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,12 +19,14 @@ from pydantic import BaseModel
 from .catalog import Catalog, FunctionView
 from .config import RegistryConfig, load_registry
 from .errors import TokenworksError, UnknownUserError
-from .loader import Discovery, call_each, discover
+from .loader import Discovery, discover
 from .metering import CallOutcome, Invoker
 from .passwords import generate_password, hash_password, verify_password
+from .secret_key import SecretKey
 from .store import BooksReport, Store, User, utcnow
 from .store.base import Role
 from .store.open import open_store
+from .workers import WorkerPlan, WorkerPool
 
 log = logging.getLogger("tokenworks.host")
 STRICT_ENV = "TOKENWORKS_STRICT"
@@ -47,7 +49,12 @@ class Host:
         self.discovery = discovery
         self.store: Store = store or open_store(config)
         self.catalog = Catalog(self.discovery, config, self.store)
-        self.invoker = Invoker(self.store, self.catalog, config.invocation.workers)
+        if config.invocation.workers is not None:
+            log.warning("registry.toml: [invocation] workers is no longer used; function "
+                        "calls run in worker processes, sized by [workers] count")
+        self.workers = WorkerPool(
+            lambda warm: WorkerPlan.of(config, self.discovery, warm), config.workers)
+        self.invoker = Invoker(self.store, self.catalog, self.workers)
         if not self.store.shared:
             # One process owns an embedded store, so any call still "running" at start-up
             # was cut short by a crash: give its tokens back.
@@ -63,6 +70,8 @@ class Host:
         purged = self.invoker.cache.purge(self._function_versions())
         if purged:
             log.info("result cache: dropped %d expired or out-of-date entries", purged)
+        # The portal's session signing key (read on first use, never from the store).
+        self.secret = SecretKey(config)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="tokenworks-sweep",
                                          daemon=True)
@@ -84,20 +93,26 @@ class Host:
         return self.invoker.call(function, user, payload, call_id)
 
     def warm(self) -> list[str]:
-        """Call every plugin's ``warm`` hook (servers do, at start); returns the plugins
-        whose warm-up raised (logged; they load lazily instead)."""
-        failed = []
-        for record in self.discovery.plugins:
-            if record.status != "loaded":
-                continue
-            before = time.perf_counter()
-            if not any(True for _ in call_each(self.discovery, "warm", only=record.name)):
-                failed.append(record.name)
-            log.info("warmed %s in %.0f ms", record.name, (time.perf_counter() - before) * 1e3)
-        return failed
+        """Start the worker processes with every plugin's ``warm`` hook run first, and wait
+        for them (servers do, at start); returns the plugins whose warm-up failed (logged;
+        they load lazily instead)."""
+        self.workers.start(warm=True)
+        if not self.workers.wait_ready():
+            log.error("the worker processes did not start: %s",
+                      "; ".join(self.workers.health()) or "no answer yet")
+        return self.workers.warm_failed
 
     def functions(self) -> list[FunctionView]:
         return self.catalog.views()
+
+    def health(self) -> list[str]:
+        """Why the host cannot serve every call now (empty: it can). Fit for anyone to read:
+        the reasons name no plugin or function (admins see those in the admin portal)."""
+        reasons = [f"workers: {reason}" for reason in self.workers.health()]
+        problem = self.store.storage_problem()
+        if problem:
+            reasons.append(f"storage: {problem}")
+        return reasons
 
     def sweep(self) -> list[str]:
         """Release holds of calls past their deadline plus the grace period."""
@@ -114,6 +129,10 @@ class Host:
             except Exception:  # the sweep must outlive a transient store error
                 log.exception("sweep failed")
             self.invoker.cache.purge(self._function_versions())  # expired entries
+            try:
+                self.store.purge_sign_in_state(utcnow())  # old sessions, finished windows
+            except Exception:
+                log.exception("purging old portal sessions failed")
 
     # -- users and tokens -------------------------------------------------------------
 
@@ -153,12 +172,19 @@ class Host:
         return self.store.get_user(name) if stored and matches else None
 
     def set_password(self, user: str, password: str, *, actor: str, reason: str) -> None:
+        """Change a password; every portal session of the user ends with it."""
         self._require(user, reason)
         try:
             password_hash = hash_password(password)
         except ValueError as error:
             raise TokenworksError(str(error)) from None
         self.store.set_password_hash(user, password_hash, actor, reason.strip())
+
+    def end_sessions(self, user: str, *, actor: str, reason: str) -> int:
+        """An admin's "sign out everywhere": end every portal session of the user (their
+        open pages go to the sign-in page within seconds); audited. Returns how many."""
+        self._require(user, reason)
+        return self.store.end_user_sessions(user, reason.strip(), utcnow(), actor=actor)
 
     def self_signup_enabled(self) -> bool:
         """registry.toml's default, unless an admin switched it in the portal since."""

@@ -5,20 +5,31 @@ raising hook implementation aborts the whole hook call. So each plugin is import
 checked, registered and asked for its functions on its own; whatever goes wrong is kept
 as a failed-plugin record (source, version, error, traceback, load time) while every
 other plugin keeps working. Strict mode re-raises instead, for development and CI.
+
+"Whatever goes wrong" includes SystemExit and KeyboardInterrupt raised by a plugin, and an
+import or hook that never returns: each plugin loads on a thread of its own, and one that
+has not finished within ``[plugins] import_timeout`` is recorded as failed while the host
+goes on without it (a thread cannot be killed; it is left to finish or hang on its own).
+
+Every candidate carries a recipe, a picklable way to load the same plugin again, so that
+worker processes (workers/) can discover exactly the plugins the host discovered.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import pickle
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +49,12 @@ log = logging.getLogger("tokenworks.plugins")
 Source = Literal["builtin", "entry_point", "folder", "module"]
 Status = Literal["loaded", "failed", "blocked"]
 ENTRY_POINT_GROUP = "tokenworks"
+LOCAL_PREFIX = "tokenworks_local_"  # module names of plugins loaded from the local folder
 BUILTIN_PACKAGE = "tokenworks.plugins"
+# How to load a plugin again in another process: ("import", module name),
+# ("entry_point", "module:attr"), ("file", path, is_package) or ("object", pickled bytes).
+# None: only this process can load it (an object that cannot be pickled).
+Recipe = tuple[Any, ...] | None
 HOOK_NAMES = frozenset(
     name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "tokenworks_spec")
 )
@@ -58,6 +74,7 @@ class PluginRecord:
     load_ms: float = 0.0
     functions: list[str] = field(default_factory=list)
     attribution: str | None = None
+    recipe: Recipe = field(default=None, repr=False)  # how a worker process loads it again
 
 
 @dataclass
@@ -67,6 +84,7 @@ class Candidate:
     origin: str
     version: str
     load: Callable[[], Any]
+    recipe: Recipe = None
 
 
 @dataclass
@@ -91,12 +109,22 @@ def discover(
     config: RegistryConfig, strict: bool = False, extra: Iterable[Candidate] = ()
 ) -> Discovery:
     """Load every plugin the config names, then the `extra` candidates (see module_candidate)."""
+    return discover_candidates(config, (*_candidates(config), *extra), strict)
+
+
+def discover_candidates(
+    config: RegistryConfig, candidates: Iterable[Candidate], strict: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Discovery:
+    """Load these candidates, in order, under the config's allow/block lists and settings
+    (plugin settings from ``environ`` too: by default the process's environment)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     discovery = Discovery(plugins=[], functions={}, manager=manager)
     settings = config.plugins
-    for candidate in (*_candidates(config), *extra):
-        record = PluginRecord(candidate.name, candidate.source, candidate.origin, candidate.version)
+    for candidate in candidates:
+        record = PluginRecord(candidate.name, candidate.source, candidate.origin,
+                              candidate.version, recipe=candidate.recipe)
         refusal = _refusal(candidate.name, settings.allow, settings.block)
         taken = discovery.plugin(candidate.name)
         if refusal:
@@ -108,7 +136,8 @@ def discover(
             ), strict)
         else:
             _load_one(candidate, record, discovery, strict,
-                      config.plugin_settings.get(candidate.name))
+                      config.plugin_settings.get(candidate.name), settings.import_timeout,
+                      environ)
         discovery.add(record)
     for name in config.functions:
         if name not in discovery.functions:
@@ -135,39 +164,103 @@ def _refusal(name: str, allow: list[str], block: list[str]) -> str | None:
 
 
 def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool,
-              settings_section: dict[str, Any] | None = None):
-    manager = discovery.manager
+              settings_section: dict[str, Any] | None = None, timeout: float | None = None,
+              environ: Mapping[str, str] | None = None):
+    """Load one plugin on a thread of its own, waiting at most ``timeout`` seconds for it."""
+    loading = _Loading(candidate, discovery.manager, settings_section, environ)
+    thread = threading.Thread(target=loading.run, name=f"tokenworks-load-{candidate.name}",
+                              daemon=True)
     started = time.perf_counter()
-    plugin = None
-    settings = None
+    thread.start()
+    thread.join(timeout)
+    record.load_ms = (time.perf_counter() - started) * 1000
+    if not loading.settle():
+        _fail(record, PluginError(
+            f"loading took longer than {timeout:g} s (import_timeout in registry.toml's "
+            "[plugins]); the host started without it"), strict)
+        return
+    if loading.version is not None:
+        record.version = loading.version
+    if loading.error is not None:
+        _fail(record, loading.error, strict)
+        return
     try:
+        _check_names_free(loading.functions, discovery)
+    except PluginError as error:
+        discovery.manager.unregister(loading.plugin)
+        _fail(record, error, strict)
+        return
+    for function in loading.functions:
+        discovery.functions[function.spec.name] = function
+    if loading.settings is not None:
+        discovery.settings[candidate.name] = loading.settings
+    record.functions = [f.spec.name for f in loading.functions]
+    record.attribution = loading.attribution
+
+
+class _Loading:
+    """One plugin's import and hooks, run on a loader thread; the results wait here until
+    the discovering thread takes them (``settle``), or are undone if it gave up waiting."""
+
+    def __init__(self, candidate: Candidate, manager: pluggy.PluginManager,
+                 settings_section: dict[str, Any] | None,
+                 environ: Mapping[str, str] | None) -> None:
+        self.candidate, self.manager, self.section = candidate, manager, settings_section
+        self.environ = environ
+        self.plugin: Any = None
+        self.version: str | None = None
+        self.functions: list[Function] = []
+        self.settings: BaseModel | None = None
+        self.attribution: str | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._done = False
+        self._abandoned = False
+
+    def run(self) -> None:
+        try:
+            self._load()
+        except BaseException as error:  # SystemExit, KeyboardInterrupt: still one plugin's
+            self.error = error
+            self._unregister()
+        with self._lock:
+            self._done = True
+            if self._abandoned:  # finished after the host gave up on it: leave no trace
+                self._unregister()
+
+    def settle(self) -> bool:
+        """True if loading finished; otherwise mark it abandoned (the thread cleans up)."""
+        with self._lock:
+            if not self._done:
+                self._abandoned = True
+            return self._done
+
+    def _load(self) -> None:
+        candidate, manager = self.candidate, self.manager
         plugin = candidate.load()
-        if candidate.source == "folder" and isinstance(getattr(plugin, "__version__", None), str):
-            candidate.version = record.version = plugin.__version__
+        version = getattr(plugin, "__version__", None)
+        if candidate.source == "folder" and isinstance(version, str):
+            self.version = candidate.version = version  # the functions' specs carry it
         _check_hook_names(plugin)
-        manager.register(plugin, name=candidate.name)
+        with self._lock:
+            if self._abandoned:
+                return
+            manager.register(plugin, name=candidate.name)
+            self.plugin = plugin
         # Settings first: register_functions may build its functions around them.
         model = _call_hook(manager, plugin, "settings_model")
         if model is not None:
-            settings = resolve_settings(candidate.name, model, settings_section)
-        functions = _collect_functions(manager, plugin, candidate, settings)
-        _check_names_free(functions, discovery)
-        record.attribution = _call_hook(manager, plugin, "attribution")
-    except Exception as error:  # a plugin may fail in any way; that is the point
-        if plugin is not None and manager.is_registered(plugin):
-            manager.unregister(plugin)
-        _fail(record, error, strict)
-    else:
-        for function in functions:
-            discovery.functions[function.spec.name] = function
-        if settings is not None:
-            discovery.settings[candidate.name] = settings
-        record.functions = [f.spec.name for f in functions]
-    finally:
-        record.load_ms = (time.perf_counter() - started) * 1000
+            self.settings = resolve_settings(candidate.name, model, self.section,
+                                             self.environ)
+        self.functions = _collect_functions(manager, plugin, candidate, self.settings)
+        self.attribution = _call_hook(manager, plugin, "attribution")
+
+    def _unregister(self) -> None:
+        if self.plugin is not None and self.manager.is_registered(self.plugin):
+            self.manager.unregister(self.plugin)
 
 
-def _fail(record: PluginRecord, error: Exception, strict: bool) -> None:
+def _fail(record: PluginRecord, error: BaseException, strict: bool) -> None:
     record.status = "failed"
     record.error = f"{type(error).__name__}: {error}"
     record.traceback = "".join(traceback.format_exception(error))
@@ -226,6 +319,10 @@ def call_each(
             yield record.name, _call_hook(discovery.manager, plugin, hook, **kwargs)
         except Exception:
             log.exception("plugin %s failed in hook %s", record.name, hook)
+        except (SystemExit, KeyboardInterrupt) as error:
+            # A plugin's exit request is its own failure, never the process's.
+            log.error("plugin %s raised %s in hook %s", record.name, type(error).__name__,
+                      hook)
 
 
 def _collect_functions(
@@ -265,6 +362,33 @@ def _build_function(func: Callable[..., Any], fields: dict[str, Any], candidate:
     return Function(spec=spec, run=func)
 
 
+def warm(discovery: Discovery, timeout: float | None = None) -> list[str]:
+    """Call every loaded plugin's ``warm`` hook, each on a thread of its own given at most
+    ``timeout`` seconds; returns the plugins whose warm-up raised or overran (they load on
+    first use instead)."""
+    failed = []
+    for record in discovery.plugins:
+        if record.status != "loaded":
+            continue
+        outcome: list[bool] = []
+
+        def run(name: str = record.name, outcome: list[bool] = outcome) -> None:
+            outcome.append(any(True for _ in call_each(discovery, "warm", only=name)))
+
+        started = time.perf_counter()
+        thread = threading.Thread(target=run, name=f"tokenworks-warm-{record.name}",
+                                  daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error("plugin %s: warm-up took longer than %g s; going on without it",
+                      record.name, timeout)
+        if outcome != [True]:
+            failed.append(record.name)
+        log.info("warmed %s in %.0f ms", record.name, (time.perf_counter() - started) * 1e3)
+    return failed
+
+
 def _check_names_free(functions: list[Function], discovery: Discovery) -> None:
     seen: set[str] = set()
     for function in functions:
@@ -301,6 +425,7 @@ def _builtin_candidates(names: list[str]) -> Iterator[Candidate]:
             origin=module,
             version=__version__,
             load=lambda module=module: importlib.import_module(module),
+            recipe=("import", module),
         )
 
 
@@ -313,6 +438,7 @@ def _entry_point_candidates() -> Iterator[Candidate]:
             origin=f"{entry_point.value} ({dist.name if dist else 'unknown package'})",
             version=dist.version if dist else "unknown",
             load=entry_point.load,
+            recipe=("entry_point", entry_point.value),
         )
 
 
@@ -324,7 +450,7 @@ def module_candidate(plugin: Any, name: str | None = None) -> Candidate:
     version = getattr(plugin, "__version__", None)
     return Candidate(name=name, source="module", origin=module_name,
                      version=version if isinstance(version, str) else "local",
-                     load=lambda: plugin)
+                     load=lambda: plugin, recipe=_recipe_of(plugin))
 
 
 def file_candidate(path: Path) -> Candidate:
@@ -348,7 +474,7 @@ def _folder_candidates(folder: Path) -> Iterator[Candidate]:
 def _folder_candidate(name: str, file: Path, package_path: list[str] | None) -> Candidate:
     def load() -> Any:
         # Executed afresh on every discovery so an author's edit shows on the next start.
-        module_name = f"tokenworks_local_{name}"
+        module_name = f"{LOCAL_PREFIX}{name}"
         spec = importlib.util.spec_from_file_location(
             module_name, file, submodule_search_locations=package_path
         )
@@ -362,4 +488,67 @@ def _folder_candidate(name: str, file: Path, package_path: list[str] | None) -> 
             raise
         return module
 
-    return Candidate(name=name, source="folder", origin=str(file), version="local", load=load)
+    return Candidate(name=name, source="folder", origin=str(file), version="local", load=load,
+                     recipe=("file", str(file), package_path is not None))
+
+
+def _recipe_of(plugin: Any) -> Recipe:
+    """How another process loads this plugin object: by module name if a fresh process can
+    import it as such, else by its file (a module loaded from a path), else pickled."""
+    name = getattr(plugin, "__name__", None)
+    spec = getattr(plugin, "__spec__", None)
+    if isinstance(spec, importlib.machinery.ModuleSpec) and isinstance(name, str):
+        if _importable_as(name, spec.origin):
+            return ("import", name)
+        if spec.origin and Path(spec.origin).is_file():
+            return ("file", spec.origin, bool(spec.submodule_search_locations))
+    try:
+        return ("object", pickle.dumps(plugin))
+    except Exception:  # a plugin made in place (a lambda, a local class): this process only
+        return None
+
+
+def _importable_as(name: str, origin: str | None) -> bool:
+    """Whether importing ``name`` afresh would find this same file (asking the import
+    system's finders, not sys.modules, where a module loaded from a path may sit under any
+    name)."""
+    if name.startswith(LOCAL_PREFIX) or origin is None:
+        return False
+    package, _, _ = name.rpartition(".")
+    path = getattr(sys.modules.get(package), "__path__", None) if package else None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            found = find(name, path)
+        except Exception:  # a third-party finder's trouble is not this plugin's answer
+            continue
+        if found is not None:
+            return found.origin == origin
+    return False
+
+
+def candidate_from_recipe(name: str, source: Source, origin: str, version: str,
+                          recipe: Recipe) -> Candidate:
+    """The candidate a recipe describes (in a worker process, from the host's plan)."""
+    if recipe is None:
+        def refuse() -> Any:
+            raise PluginError(f"plugin {name} was handed to the host as an object that "
+                              "cannot be loaded in another process; pass a module or a file")
+        return Candidate(name, source, origin, version, refuse)
+    kind = recipe[0]
+    if kind == "file":
+        path = Path(recipe[1])
+        folder = [str(path.parent)] if recipe[2] else None
+        loaded = _folder_candidate(name, path, folder)
+        return Candidate(name, source, origin, version, loaded.load, recipe)
+    if kind == "import":
+        return Candidate(name, source, origin, version,
+                         lambda: importlib.import_module(recipe[1]), recipe)
+    if kind == "entry_point":
+        entry_point = importlib.metadata.EntryPoint(name, recipe[1], ENTRY_POINT_GROUP)
+        return Candidate(name, source, origin, version, entry_point.load, recipe)
+    if kind == "object":
+        return Candidate(name, source, origin, version, lambda: pickle.loads(recipe[1]), recipe)
+    raise ValueError(f"unknown plugin recipe {kind!r}")

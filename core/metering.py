@@ -1,22 +1,25 @@
 """Metered invocation: the one way a function is ever run.
 
-validate input -> check the switch -> take the idempotency key and hold the cost -> answer
-from the result cache (cacheable functions, result_cache.py) or run in a bounded worker pool
-under the function's timeout -> check the result blocks -> capture the hold, or release it
-and record why. A cached answer is captured like a run that succeeded: the price is for the
-answer, not for the work. The capture or release is durable before the outcome is
-returned (committed, or on DuckDB journaled and written to the tables right after).
-Where the hold lives is the store's business (Store.holds): with
-durable holds, taking it is a transaction of its own; with holds in memory it is a
-reservation, and the call is written once, when it ends.
+validate input -> check the switch -> look in the result cache (cacheable functions,
+result_cache.py) or lease a worker process (workers/: at most the function's concurrency
+limit at once, else refused as busy) -> take the idempotency key and hold the cost ->
+answer from the cache or run in the worker under the function's timeout -> check the
+result blocks -> capture the hold, or release it and record why. A cached answer is
+captured like a run that succeeded: the price is for the answer, not for the work. The
+capture or release is durable before the outcome is returned (committed, or on DuckDB
+journaled and written to the tables right after). Where the hold lives is the store's
+business (Store.holds): with durable holds, taking it is a transaction of its own; with
+holds in memory it is a reservation, and the call is written once, when it ends.
 
-A refusal (unknown function, bad input, switched off, unknown user, too few tokens,
-call id reused for something else) raises CallRefused before anything is written.
+A refusal (unknown function, bad input, switched off, busy, unknown user, too few
+tokens, call id reused for something else) raises CallRefused before anything is written.
 Anything that goes wrong once the function runs is an outcome, not an exception:
-its hold is released, so a failing plugin never costs a user tokens. The one exception is
-an outcome the store cannot keep (a full disk, an I/O error, a lost database):
-finish_call raises StorageUnavailableError, the call is released and answered as refused,
-never as succeeded, and nothing is charged.
+its hold is released, so a failing plugin never costs a user tokens. The user is told what
+happened in a short message naming the call id; what an admin needs to fix it (the
+exception, its traceback, how a worker ended) is kept apart (Store.record_failure). The
+one exception is an outcome the store cannot keep (a full disk, an I/O error, a lost
+database): finish_call raises StorageUnavailableError, the call is released and answered
+as refused, never as succeeded, and nothing is charged.
 """
 
 from __future__ import annotations
@@ -27,26 +30,26 @@ import logging
 import re
 import time
 import uuid
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .blocks import Block, blocks_from_json, blocks_to_json, coerce_blocks
+from .blocks import Block, blocks_from_json, blocks_to_json
 from .catalog import Catalog, FunctionView
 from .errors import (
+    BusyError,
     CallRefused,
     FunctionDisabledError,
     IdempotencyConflictError,
     InvalidInputError,
     describe_validation_error,
 )
-from .result_cache import ResultCache
+from .result_cache import Hit, ResultCache
 from .store import CallRecord, NewCall, Store, utcnow
 from .store.base import FINAL_STATUSES, CallStatus
-from .workers import WorkerPool
+from .workers import Lease, RunResult, WorkerPool
 
 log = logging.getLogger("tokenworks.calls")
 CALL_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -71,6 +74,9 @@ class CallOutcome:
     # The user's balance right after the settlement, when the store reported it (None:
     # read it); the REST API answers with both without reading the call back.
     balance: int | None = None
+    # Why it failed, for admins and plugin authors' tests (the exception and traceback, or
+    # how the worker ended): never shown to the caller, kept by Store.record_failure.
+    detail: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,10 +98,10 @@ class CallOutcome:
 
 
 class Invoker:
-    def __init__(self, store: Store, catalog: Catalog, workers: int) -> None:
+    def __init__(self, store: Store, catalog: Catalog, pool: WorkerPool) -> None:
         self._store = store
         self._catalog = catalog
-        self._pool = WorkerPool(workers)
+        self._pool = pool
         self.cache = ResultCache(store)
 
     def call(
@@ -120,6 +126,36 @@ class Invoker:
             if earlier is None:
                 raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
             return self._replay(earlier, user, function, input_hash)
+        # A cache hit needs no worker; a miss gets one before anything is held, so a call
+        # refused as busy has written nothing.
+        hit = self.cache.lookup(spec, input_json)
+        lease = None if hit is not None else self._lease(view, user, call_id, fresh,
+                                                         input_hash)
+        if isinstance(lease, CallOutcome):
+            return lease  # a retry of a call that exists: its outcome
+        try:
+            return self._metered(view, user, call_id, fresh, input_json, input_hash, hit,
+                                 lease)
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _lease(self, view: FunctionView, user: str, call_id: str, fresh: bool,
+               input_hash: str) -> Lease | CallOutcome:
+        try:
+            return self._pool.lease(view.spec.name, view.concurrency)
+        except BusyError:
+            earlier = None if fresh else self._store.get_call(call_id)
+            if earlier is None:
+                raise
+            # A retry of a call made earlier is answered with that call, busy or not.
+            return self._replay(earlier, user, view.spec.name, input_hash)
+
+    def _metered(
+        self, view: FunctionView, user: str, call_id: str, fresh: bool, input_json: str,
+        input_hash: str, hit: Hit | None, lease: Lease | None,
+    ) -> CallOutcome:
+        spec, function = view.spec, view.spec.name
         new_call = NewCall(
             call_id=call_id, user=user, function=function, plugin=spec.plugin,
             plugin_version=spec.plugin_version, cost=view.cost, input_hash=input_hash,
@@ -127,17 +163,20 @@ class Invoker:
         )
         existing = self._store.begin_call(new_call, fresh=fresh)
         if existing is not None:
+            if lease is not None:
+                lease.release()  # the replay waits for the first call, not for a worker
             return self._replay(existing, user, function, input_hash)
 
-        # The cache is looked at only now: refusals and replays come first, and the hold
-        # is taken, so a hit is settled (captured) exactly like a run that succeeded.
         started = time.perf_counter()
-        hit = self.cache.lookup(spec, input_json)
+        detail = None
         if hit is not None:
             status, blocks, result_json, error = ("succeeded", hit.blocks,
                                                   hit.entry.result_json, None)
         else:
-            status, blocks, result_json, error = self._run(view, model, call_id)
+            assert lease is not None
+            status, blocks, result_json, error, detail = self._run(view, input_json, call_id,
+                                                                   lease)
+            lease.release()  # the next call may have the worker while this one is settled
         latency_ms = (time.perf_counter() - started) * 1000
         settled = self._store.finish_call(new_call, status, latency_ms, result_json, error,
                                           cached=hit is not None)
@@ -161,37 +200,39 @@ class Invoker:
                      call_id, function, user, latency_ms, charged)
         else:
             log.warning("call %s: %s for %s %s in %.1f ms, nothing charged: %s",
-                        call_id, function, user, status, latency_ms, error)
+                        call_id, function, user, status, latency_ms,
+                        (detail or error or "").split("\n", 1)[0])
+            self._keep_failure(call_id, detail)
         return CallOutcome(call_id, function, user, status, charged, blocks, error, latency_ms,
-                           started_at=new_call.started_at, balance=settled.balance)
+                           started_at=new_call.started_at, balance=settled.balance,
+                           detail=detail)
 
     def _run(
-        self, view: FunctionView, model: BaseModel, call_id: str
-    ) -> tuple[CallStatus, list[Block], str | None, str | None]:
-        """Run the function; returns (status, blocks, result JSON, error)."""
+        self, view: FunctionView, input_json: str, call_id: str, lease: Lease
+    ) -> tuple[CallStatus, list[Block], str | None, str | None, str | None]:
+        """Run the function in its worker; returns (status, blocks, result JSON, the
+        user's message, the admin's detail)."""
         spec = view.spec
-        future = self._pool.submit(view.function.run, model)
+        run = lease.run(input_json, spec.timeout)
+        if run.status == "succeeded":
+            assert run.result_json is not None
+            try:
+                blocks = _checked_blocks(run.result_json, spec.returns)
+            except ValueError as error:
+                return ("invalid_result", [], None,
+                        f"{spec.name} returned an invalid result: {error}",
+                        f"the worker's result failed the host's check: {error}")
+            return "succeeded", blocks, run.result_json, None, None
+        return run.status, [], None, _tell_user(spec.name, spec.timeout, call_id, run), \
+            _tell_admin(run)
+
+    def _keep_failure(self, call_id: str, detail: str | None) -> None:
+        if not detail:
+            return
         try:
-            raw = future.result(timeout=spec.timeout)
-        except FutureTimeout:
-            # The function's result, if it ever comes, is dropped.
-            self._pool.abandon(future)
-            return "timeout", [], None, f"{spec.name} timed out after {spec.timeout:g} s"
-        except BaseException as error:
-            if not (future.done() and future.exception() is error):
-                raise  # raised in this thread (e.g. Ctrl-C while waiting), not by the plugin
-            log.debug("call %s: %s raised", call_id, spec.name, exc_info=error)
-            return "failed", [], None, f"{spec.name} failed: {type(error).__name__}: {error}"
-        try:
-            blocks = coerce_blocks(raw)
-            undeclared = sorted({block.kind for block in blocks} - set(spec.returns))
-            if undeclared:
-                raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec "
-                                 f"does not declare (declared: {', '.join(spec.returns)})")
-            result_json = blocks_to_json(blocks)
-        except (ValidationError, TypeError, ValueError) as error:
-            return "invalid_result", [], None, f"{spec.name} returned an invalid result: {error}"
-        return "succeeded", blocks, result_json, None
+            self._store.record_failure(call_id, detail)
+        except Exception:  # diagnostics only: the call is settled and the user answered
+            log.warning("call %s: could not keep why it failed", call_id, exc_info=True)
 
     def _replay(self, record: CallRecord, user: str, function: str, input_hash: str):
         if (record.user, record.function, record.input_hash) != (user, function, input_hash):
@@ -209,7 +250,38 @@ class Invoker:
         return _outcome(record, replayed=True)
 
     def shutdown(self) -> None:
-        self._pool.shutdown()
+        self._pool.close()
+
+
+def _checked_blocks(result_json: str, declared: tuple[str, ...]) -> list[Block]:
+    """A worker's result as blocks, checked again here: the worker runs plugin code, so
+    what it sends is taken on trust for nothing."""
+    try:
+        blocks = blocks_from_json(result_json)
+    except ValidationError as error:
+        raise ValueError(f"its blocks do not validate ({error.error_count()} problems)") \
+            from None
+    undeclared = sorted({block.kind for block in blocks} - set(declared))
+    if undeclared:
+        raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec does not "
+                         f"declare (declared: {', '.join(declared)})")
+    return blocks
+
+
+def _tell_user(function: str, timeout: float, call_id: str, run: RunResult) -> str:
+    """What the caller is told: what happened, never the exception's text."""
+    if run.status == "timeout":
+        return f"{function} timed out after {timeout:g} s"
+    if run.status == "invalid_result":
+        return f"{function} returned an invalid result: {run.error}"
+    if run.worker_died:
+        return f"{function} failed: its worker process died (reference {call_id})"
+    return f"{function} failed (reference {call_id})"
+
+
+def _tell_admin(run: RunResult) -> str | None:
+    parts = [part for part in (run.error, run.detail) if part]
+    return "\n\n".join(parts) if parts else None
 
 
 def _validate_input(view: FunctionView, payload: dict[str, Any] | BaseModel) -> BaseModel:

@@ -39,6 +39,10 @@ class FunctionSpec(BaseModel):
     returns: tuple[BlockKind, ...] = Field(min_length=1, description="block kinds it returns")
     examples: tuple[dict[str, Any], ...] = Field(min_length=1)
     timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds")
+    concurrency: StrictInt | None = Field(
+        default=None, ge=1, le=256,
+        description="calls of it that may run at once (default: the host's [workers] "
+                    "per_function; never more than the host's worker count)")
     cache_ttl: float | None = Field(
         default=None, gt=0, le=CACHE_TTL_MAX,
         description="seconds a successful result may be answered from the result cache "

@@ -49,7 +49,9 @@ class CallFailed(AssertionError):
     """A call that a test expected to succeed did not; the message says why."""
 
     def __init__(self, outcome: CallOutcome) -> None:
-        super().__init__(f"{outcome.function} {outcome.status}: {outcome.error}")
+        # The author's test is where the traceback helps: the caller's message has none.
+        detail = f"\n{outcome.detail}" if outcome.detail else ""
+        super().__init__(f"{outcome.function} {outcome.status}: {outcome.error}{detail}")
         self.outcome = outcome
 
 

@@ -1,8 +1,11 @@
-"""Keep an open session current without a reload.
+"""Keep an open session current without a reload, and close it once it has ended.
 
 The browser asks /state for the store's state version once a second (a memory read in the
 host) and only when it has moved (a toggle, a cost, a grant, a role) does it make
 Streamlit rerun the page, so catalogs, costs, forms and the balance reflect the change.
+The same answer says whether the browser's portal session is still live (one read by key);
+when it is not, the page goes to the sign-in page: a sign-out in one tab reaches the
+browser's other tabs within about a second.
 
 Why not a ``st.fragment(run_every=1)``: a timed fragment rerun coinciding with a click was
 seen to swallow the click's rerun (a form submitted but its result not shown, or an
@@ -29,6 +32,14 @@ export default function (component) {
             const answer = await fetch("/state", { cache: "no-store" });
             if (answer.ok) {
                 const state = await answer.json();
+                if (state.signed_in === false) {
+                    // Signed out in another tab, by a password change or by an admin:
+                    // this tab goes to the sign-in page (its page runs are refused anyway).
+                    stopped = true;
+                    const here = window.location.pathname + window.location.search;
+                    window.location.assign("/signin?next=" + encodeURIComponent(here));
+                    return;
+                }
                 if (state.version !== seen) {
                     seen = state.version;
                     setTriggerValue("changed", state.version);

@@ -10,8 +10,9 @@ import streamlit as st
 
 from tokenworks.store import User
 
-from . import live
-from .runtime import current_user, get_host
+from . import live, sessions
+from .routes import signout_form
+from .runtime import current_user, get_host, session_cookie
 
 # Pages are files Streamlit runs as scripts (paths relative to main.py), which is also how
 # AppTest.switch_page finds them. Admin files start with require_admin().
@@ -58,9 +59,25 @@ def sidebar(user: User) -> st.delta_generator.DeltaGenerator:
     with st.sidebar:
         st.markdown(f"**{user.name}**" + (" · admin" if user.role == "admin" else ""))
         balance = st.empty()
-        st.link_button("Sign out", "/signout", width="stretch")
+        sign_out_button()
         live.watch_state()
     return balance
+
+
+# Streamlit's buttons cannot POST to a route, so the sign-out button is a small HTML form
+# (st.html keeps forms; it is not in an iframe, so the whole tab goes to the sign-in page).
+_SIGN_OUT_STYLE = """<style>
+.tw-signout button { width: 100%; padding: .45rem .75rem; font: inherit; cursor: pointer;
+  border: 1px solid rgba(49, 51, 63, .2); border-radius: .5rem; background: transparent;
+  color: inherit; }
+.tw-signout button:hover { border-color: #ff4b4b; color: #ff4b4b; }
+</style>"""
+
+
+def sign_out_button() -> None:
+    cookie = session_cookie()
+    if cookie:
+        st.html(_SIGN_OUT_STYLE + signout_form(sessions.csrf_token(get_host(), cookie)))
 
 
 def run() -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from tokenworks.catalog import FunctionView
 from tokenworks.errors import (
+    BusyError,
     FunctionDisabledError,
     InsufficientTokensError,
     InvalidInputError,
@@ -101,6 +102,8 @@ def refusal_message(error: TokenworksError) -> Shown:
     if isinstance(error, InvalidInputError):
         return Shown("error", "Some fields are not valid; fix them and run again. "
                      "Nothing was charged.", problems=forms.problems_from_pairs(error.problems))
+    if isinstance(error, BusyError):
+        return Shown("warning", text)
     if isinstance(error, FunctionDisabledError | UnknownFunctionError):
         return Shown("warning", f"This function cannot be run right now: {text}")
     return Shown("error", text)

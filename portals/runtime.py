@@ -19,7 +19,7 @@ from . import sessions
 
 log = logging.getLogger("tokenworks.portals")
 ADMIN_PASSWORD_ENV = "TOKENWORKS_ADMIN_PASSWORD"
-USER_KEY = "tw_user"  # session_state: the signed-in user's name (server-side only)
+SESSION_KEY = "tw_session"  # session_state: the session cookie (server-side only)
 READY = threading.Event()  # set once every plugin has warmed up (see /health)
 
 
@@ -33,8 +33,13 @@ def get_host() -> Host:
 
 
 def warm_up() -> None:
-    """Open the host and warm every plugin; /health says "ok" from then on."""
-    failed = get_host().warm()
+    """Open the host, load the session key (a bad one stops the start, a file readable
+    by others is tightened with a warning) and warm every plugin; /health says "ok" from
+    then on."""
+    host = get_host()
+    log.info("portal session key: %s", host.secret.source)
+    host.secret.current()
+    failed = host.warm()
     if failed:
         log.warning("plugins whose warm-up failed (they load on first use): %s",
                     ", ".join(failed))
@@ -58,25 +63,32 @@ def announce_first_admin(host: Host) -> None:
               f"${ADMIN_PASSWORD_ENV}.\n", flush=True)
 
 
-def current_user() -> User | None:
-    """The signed-in user, re-read from the store (so a role or balance change shows).
+def session_cookie() -> str | None:
+    """This Streamlit session's portal session cookie: read from the browser's request once
+    and kept in session_state, which only server code can write (tests put a session made
+    with sessions.issue there)."""
+    cookie = st.session_state.get(SESSION_KEY)
+    if cookie is None:
+        cookies = st.context.cookies
+        cookie = cookies.get(sessions.COOKIE) if cookies else None
+        if cookie:
+            st.session_state[SESSION_KEY] = cookie
+    return cookie
 
-    The browser proves who it is with the signed session cookie set by the sign-in route;
-    a session that already verified it keeps the name in session_state, which only
-    server code can write.
+
+def current_user() -> User | None:
+    """The signed-in user, or None once the session has ended (signed out, in this tab or
+    another, a password change, an admin's "sign out everywhere", expiry, a key rotation).
+
+    Checked on every page run, so a tab whose session ended cannot run anything more; the
+    user is re-read from the store too, so a role or balance change shows.
     """
+    cookie = session_cookie()
+    if cookie is None:
+        return None
     host = get_host()
-    name = st.session_state.get(USER_KEY)
-    if name is None:
-        token = st.context.cookies.get(sessions.COOKIE) if st.context.cookies else None
-        name = sessions.verify(host, token) if token else None
-        if name is None:
-            return None
-        st.session_state[USER_KEY] = name
-    user = host.store.get_user(name)
-    if user is None:  # deleted or renamed meanwhile
-        st.session_state.pop(USER_KEY, None)
-    return user
+    name = sessions.verify(host, cookie)
+    return host.store.get_user(name) if name is not None else None
 
 
 def require_admin() -> User:

@@ -1,101 +1,102 @@
-"""Signed session cookies and sign-in throttling.
+"""Server-side portal sessions.
 
-The cookie holds the user name and a fingerprint of their password hash, signed with a
-key kept in the store (so sessions survive a restart and replicas share it). Changing a
-password ends every session of that user; the signature's timestamp ends a session after
-registry.toml's ``users.session_hours``.
+The cookie carries a random token, signed with the host's session key
+(tokenworks.secret_key) so a forged or stale cookie is refused before any read; the store
+keeps a row per session under the token's SHA-256 (so a reader of the database cannot take
+one over) with its user, creation, last use, idle expiry and absolute expiry. A session
+ends by sign-out, by a password change or an admin's "sign out everywhere" (every session
+of the user), by idling for ``users.session_idle_minutes``, after ``users.session_hours``,
+and, for every session at once, when the key is rotated (`tokenworks secret rotate`).
+
+Checking a session is one read by primary key; its last use is written at most once a
+``TOUCH_EVERY``, not on every page run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, Signer
 
 from tokenworks.host import Host
+from tokenworks.store import utcnow
+from tokenworks.store.base import PortalSession
 
 COOKIE = "tw_session"
-KEY_SETTING = "portal.session_key"
+TOUCH_EVERY = timedelta(seconds=60)
+_SALT = b"tokenworks-session"
 
 
-def _serializer(host: Host) -> URLSafeTimedSerializer:
-    key = host.store.get_setting(KEY_SETTING)
-    if key is None:
-        key = secrets.token_urlsafe(48)
-        host.store.set_setting(KEY_SETTING, key, "host", "first portal start", secret=True)
-        key = host.store.get_setting(KEY_SETTING)  # another thread may have won the race
-    return URLSafeTimedSerializer(key, salt="tokenworks-session")
+def _signer(host: Host) -> Signer:
+    return Signer(host.secret.current(), salt=_SALT)
 
 
-def _fingerprint(host: Host, name: str) -> str | None:
-    stored = host.store.password_hash(name)
-    return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(host: Host, name: str) -> str:
-    return _serializer(host).dumps({"u": name, "p": _fingerprint(host, name)})
+def _token(host: Host, cookie: str) -> str | None:
+    """The token a cookie carries, if the current key signed it."""
+    try:
+        return _signer(host).unsign(cookie).decode()
+    except (BadSignature, UnicodeDecodeError):
+        return None
 
 
 def max_age(host: Host) -> int:
     return int(host.config.users.session_hours * 3600)
 
 
-def verify(host: Host, token: str) -> str | None:
-    """The user name a valid, unexpired token was issued to, else None."""
-    try:
-        data = _serializer(host).loads(token, max_age=max_age(host))
-    except BadSignature:  # also SignatureExpired
+def _idle(host: Host) -> timedelta:
+    return timedelta(minutes=host.config.users.session_idle_minutes)
+
+
+def issue(host: Host, name: str, now: datetime | None = None) -> str:
+    """Start a session for ``name``; returns the cookie's value."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    expires = now + timedelta(seconds=max_age(host))
+    host.store.create_portal_session(PortalSession(
+        _token_hash(token), name, now, now, min(now + _idle(host), expires), expires))
+    return _signer(host).sign(token).decode()
+
+
+def verify(host: Host, cookie: str | None, *, touch: bool = True,
+           now: datetime | None = None) -> str | None:
+    """The user of a live session the cookie names, else None. ``touch`` notes the use
+    (a page run); the open pages' polling of /state does not keep a session alive."""
+    token = _token(host, cookie) if cookie else None
+    if token is None:
         return None
-    if not isinstance(data, dict):
+    now = now or utcnow()
+    session = host.store.get_portal_session(_token_hash(token))
+    if session is None or not session.live(now):
         return None
-    name = data.get("u")
-    if not isinstance(name, str) or data.get("p") != _fingerprint(host, name):
-        return None
-    return name
+    if touch and now - session.last_seen_at >= TOUCH_EVERY:
+        host.store.touch_portal_session(session.token_hash, now,
+                                        min(now + _idle(host), session.expires_at))
+    return session.user
 
 
-@dataclass
-class _Failures:
-    times: deque[float] = field(default_factory=deque)
-    locked_until: float = 0.0
+def end(host: Host, cookie: str | None, reason: str = "signed out") -> bool:
+    """End the session the cookie names; False if there was none to end."""
+    token = _token(host, cookie) if cookie else None
+    if token is None:
+        return False
+    return host.store.end_portal_session(_token_hash(token), reason, utcnow())
 
 
-class Throttle:
-    """Slow down password guessing: after ``limit`` failures within ``window`` seconds for
-    one user name or one client address, refuse attempts for ``lockout`` seconds (doubling
-    while the failures go on). One process's memory: each replica throttles on its own."""
+def csrf_token(host: Host, cookie: str) -> str:
+    """The sign-out form's token: tied to this session and the key, unknown to other
+    sites (they cannot read the page or the HttpOnly cookie)."""
+    return hmac.new(host.secret.current(), b"csrf\0" + cookie.encode(),
+                    hashlib.sha256).hexdigest()
 
-    def __init__(self, limit: int = 5, window: float = 900.0, lockout: float = 30.0) -> None:
-        self.limit, self.window, self.lockout = limit, window, lockout
-        self._lock = threading.Lock()
-        self._keys: dict[str, _Failures] = {}
 
-    def wait_seconds(self, *keys: str, now: float | None = None) -> float:
-        """0 when an attempt may go ahead, else how long the caller must wait."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            until = max((self._keys[k].locked_until for k in keys if k in self._keys),
-                        default=0.0)
-        return max(0.0, until - now)
-
-    def failed(self, *keys: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            for key in keys:
-                entry = self._keys.setdefault(key, _Failures())
-                while entry.times and entry.times[0] < now - self.window:
-                    entry.times.popleft()
-                entry.times.append(now)
-                over = len(entry.times) - self.limit
-                if over >= 0:
-                    entry.locked_until = now + self.lockout * 2 ** min(over, 6)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._keys.pop(key, None)
+def csrf_ok(host: Host, cookie: str | None, offered: str) -> bool:
+    if not cookie or not offered:
+        return False
+    return hmac.compare_digest(csrf_token(host, cookie), offered)

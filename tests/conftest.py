@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,15 @@ def plugin_folder(directory: Path, *names: str) -> Path:
         else:
             shutil.copy(source, folder / source.name)
     return folder
+
+
+def plugin_runs(host: Host, plugin: str) -> Counter[str]:
+    """How often each function of a probe plugin (meter_probe, cache_probe) started, in any
+    worker process: the probes append a line per run to a ``.runs`` file beside their copy."""
+    record = host.discovery.plugin(plugin)
+    assert record is not None and record.source == "folder", f"{plugin} is not a folder plugin"
+    log = Path(record.origin).with_suffix(".runs")
+    return Counter(log.read_text().split()) if log.exists() else Counter()
 
 
 @contextmanager

@@ -41,15 +41,16 @@ class Server:
 
 def start_server(directory: Path, builtin: str = '"text_tools", "job_titles"',
                  grant: int = 20, store: str = "store.duckdb",
-                 extra_env: dict[str, str] | None = None) -> Server:
+                 extra_env: dict[str, str] | None = None, users: str = "") -> Server:
     """`tokenworks serve` on a free loopback port over a fresh store (or the one named: a
-    PostgreSQL URL for replicas); waits for /health. ``extra_env`` adds environment variables."""
+    PostgreSQL URL for replicas); waits for /health. ``extra_env`` adds environment variables;
+    ``users`` adds lines to registry.toml's [users]."""
     directory.mkdir(parents=True, exist_ok=True)
     registry = directory / "registry.toml"
     registry.write_text(
         f'[store]\npath = "{store}"\n[plugins]\nbuiltin = [{builtin}]\n'
         'folder = "local_plugins"\nentry_points = false\n'
-        f'[users]\nstarting_grant = {grant}\n')
+        f'[users]\nstarting_grant = {grant}\n{users}')
     port = free_port()
     log = directory / "server.log"
     env = dict(os.environ, TOKENWORKS_ADMIN_PASSWORD=ADMIN_PASSWORD, **(extra_env or {}))

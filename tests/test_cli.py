@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from conftest import installed_plugins, plugin_folder, write_registry
 from tokenworks import __version__
 from tokenworks.cli import cli
 from tokenworks.passwords import verify_password
-from tokenworks.store import DuckDBStore
+from tokenworks.store import DuckDBStore, utcnow
+from tokenworks.store.base import PortalSession
 
 Run = Callable[..., Result]
 PASSWORD = "correct horse battery"
@@ -178,6 +180,25 @@ def test_plugins_json_includes_failure_details(tw: Run) -> None:
     assert records["cli_plugin"]["attribution"].startswith("Greetings data")
 
 
+def test_a_plugin_that_exits_or_interrupts_while_loading_stops_no_command(
+    tmp_path: Path,
+) -> None:
+    """The review's break 3: sys.exit() at import stopped every command."""
+    plugin_folder(tmp_path, "good_plugin.py", "exit_on_import.py", "interrupt_in_register.py")
+    path = write_registry(tmp_path, "[plugins]\nentry_points = false\n"
+                                    "[users]\nstarting_grant = 10\n")
+    records = {r["name"]: r for r in as_json(invoke(["--registry", str(path), "plugins",
+                                                       "--json"]))}
+    assert records["exit_on_import"]["status"] == "failed"
+    assert records["exit_on_import"]["error"].startswith("SystemExit")
+    assert records["interrupt_in_register"]["error"].startswith("KeyboardInterrupt")
+    assert records["good_plugin"]["status"] == "loaded"
+    invoke(["--registry", str(path), "users", "add", "ann"], input=PASSWORD + "\n")
+    called = invoke(["--registry", str(path), "call", "greet", "--user", "ann", "--input",
+                     '{"name": "Ada"}'])
+    assert "Hello, Ada." in called.stdout
+
+
 def test_plugins_warns_about_unknown_overrides(tmp_path: Path) -> None:
     plugin_folder(tmp_path, "good_plugin.py")
     path = write_registry(tmp_path, "[plugins]\nentry_points = false\n[functions.gret]\ncost=1\n")
@@ -241,6 +262,32 @@ def test_users_add_generates_a_password_once(tw: Run, store_file: Path) -> None:
     # Another user gets another password.
     again = tw("users", "add", "cy", input="").stdout.splitlines()[1]
     assert again != lines[1]
+
+
+def test_users_signout_ends_every_session_and_is_audited(tw: Run, store_file: Path) -> None:
+    add_user(tw)
+    store = DuckDBStore(store_file)
+    try:
+        now = utcnow()
+        for token_hash in ("h1", "h2"):
+            store.create_portal_session(PortalSession(
+                token_hash, "ann", now, now, now + timedelta(hours=1), now + timedelta(hours=2)))
+    finally:
+        store.close()
+    result = tw("users", "signout", "ann", "--reason", "laptop lost")
+    assert result.stdout == "ended 2 portal sessions of ann\n"
+    assert tw("users", "signout", "ann", "--reason", "again").stdout == \
+        "ended 0 portal sessions of ann\n"
+    store = DuckDBStore(store_file)
+    try:
+        assert store.live_session_count("ann", utcnow()) == 0
+        change = store.state_changes(2)[1]
+        assert (change.target, change.field, change.reason) == ("ann", "sessions", "laptop lost")
+        assert change.actor.startswith("cli:")
+    finally:
+        store.close()
+    result = tw("users", "signout", "ghost", "--reason", "who", expect=1)
+    assert error_line(result) == "Error: no such user: ghost"
 
 
 def test_users_add_refusals(tw: Run) -> None:
@@ -445,6 +492,32 @@ def test_calls_table(tw: Run) -> None:
     assert header.split()[:4] == ["CALL", "ID", "USER", "FUNCTION"]
     assert {row.split()[0] for row in rows} == {"c1", "c2"}
     assert [c["call_id"] for c in as_json(tw("calls", "--user", "bob", "--json"))] == ["c2"]
+
+
+def test_failed_calls_show_admins_why(tmp_path: Path) -> None:
+    plugin_folder(tmp_path, "meter_probe.py")
+    path = write_registry(tmp_path, "[plugins]\nentry_points = false\n"
+                                    "[users]\nstarting_grant = 10\n")
+    run = ["--registry", str(path)]
+    invoke([*run, "users", "add", "ann"], input=PASSWORD + "\n")
+    failed = invoke([*run, "call", "probe_fail", "--user", "ann", "--input", '{"text": "x"}',
+                     "--call-id", "c-fail"], expect=1)
+    # The caller is told what happened and where to look, not the exception.
+    assert "probe_fail failed (reference c-fail)" in failed.output
+    assert "RuntimeError" not in failed.output
+    invoke([*run, "call", "probe_ok", "--user", "ann", "--input", '{"text": "x"}'])
+
+    [record] = as_json(invoke([*run, "calls", "--failed", "--json"]))
+    assert (record["call_id"], record["function"], record["status"]) == (
+        "c-fail", "probe_fail", "failed")
+    assert record["detail"].startswith("RuntimeError: probe failure for 'x'")
+    assert "Traceback (most recent call last)" in record["detail"]
+    header, row = invoke([*run, "calls", "--failed"]).stdout.splitlines()
+    assert header.split()[:2] == ["CALL", "ID"]
+    assert row.split()[:4] == ["c-fail", "ann", "probe_fail", "failed"]
+    assert row.endswith("RuntimeError: probe failure for 'x'")
+    assert as_json(invoke([*run, "calls", "--failed", "--function", "probe_ok",
+                           "--json"])) == []
 
 
 # -- switches, costs, audit -----------------------------------------------------------

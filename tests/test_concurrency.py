@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import run_threads
+from conftest import plugin_runs, run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
@@ -77,7 +77,7 @@ def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host,
     assert all(len(seen) == 1 for seen in by_id.values())
     replayed = sum(o.replayed for o in every)
     assert replayed == len(every) - len(by_id)
-    assert host.discovery.functions["probe_maybe"].run.__globals__["RUNS"]["probe_maybe"] == len(
+    assert plugin_runs(host, "meter_probe")["probe_maybe"] == len(
         by_id)
 
     succeeded = {o.call_id for o in every if o.status == "succeeded"}

@@ -6,6 +6,7 @@ spec, registry.toml's [functions.NAME], then an admin's change kept in the store
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -31,9 +32,16 @@ def test_empty_registry_gives_defaults(tmp_path: Path) -> None:
     assert config.plugins.builtin == []
     assert config.plugins.entry_points is True
     assert config.users.starting_grant == 0
-    assert config.invocation.workers == 8
+    assert config.invocation.workers is None  # replaced by [workers]
+    assert config.workers.count == len(os.sched_getaffinity(0))  # one per core
+    assert config.workers.default_concurrency() == max(1, config.workers.count // 2)
+    assert config.plugins.import_timeout == 30.0
     assert config.functions == {}
     assert config.plugins_folder() == tmp_path / "local_plugins"
+    # Sessions and throttling: no proxy is trusted unless named; the grant may be 0.
+    assert config.portal.trusted_proxies == [] and config.portal.secret_key_file is None
+    assert (config.users.session_hours, config.users.session_idle_minutes,
+            config.users.signups_per_hour) == (12.0, 120.0, 5)
 
 
 def test_full_registry_parses(tmp_path: Path) -> None:
@@ -77,6 +85,13 @@ BAD_REGISTRIES = [
     ("[store]\npath = ''\n", "store.path", "at least 1 character"),
     ("store = 'x.duckdb'\n", "store", "valid dictionary"),
     ("[store]\nholds = 'disk'\n", "store.holds", "'memory' or 'durable'"),
+    ("[users]\nsignups_per_hour = 0\n", "users.signups_per_hour", "greater than or equal to 1"),
+    ("[users]\nsession_idle_minutes = 0\n", "users.session_idle_minutes", "greater than 0"),
+    ("[portal]\ntrusted_proxies = ['my-proxy']\n", "portal.trusted_proxies",
+     "'my-proxy' is not an IP address or network"),
+    ("[portal]\ntrusted_proxies = '10.0.0.1'\n", "portal.trusted_proxies", "valid list"),
+    ("[portal]\nsecret_key_file = ''\n", "portal.secret_key_file", "at least 1 character"),
+    ("[portal]\nsecret_key = 'x'\n", "portal.secret_key", "unknown key"),
 ]
 
 

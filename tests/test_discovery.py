@@ -7,6 +7,7 @@ a built-in plugin, or a real installed-distribution entry point built in tmp_pat
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,9 @@ BROKEN: dict[str, tuple[str, ...]] = {
     "wrong_hook_args": ("PluginValidationError", "registrar"),
     "registers_twice": ("InvalidSpecError", "'twin' is registered twice"),
     "broken_syntax": ("SyntaxError", "broken_syntax.py"),
+    # The review's break 3: these stopped `serve` and every CLI command.
+    "exit_on_import": ("SystemExit", "exit_on_import does not want to be loaded"),
+    "interrupt_in_register": ("KeyboardInterrupt", "interrupt_in_register pressed Ctrl+C"),
 }
 
 
@@ -172,6 +176,24 @@ def test_explicit_non_strict_overrides_environment(make_host: Callable[..., Host
     monkeypatch.setenv("TOKENWORKS_STRICT", "1")
     host = make_host("register_raises.py", store=":memory:", strict=False)
     assert host.discovery.plugins[0].status == "failed"
+
+
+def test_an_import_that_hangs_is_recorded_failed_and_the_host_starts_without_it(
+    make_host: Callable[..., Host],
+) -> None:
+    started = time.perf_counter()
+    host = make_host("hang_on_import.py", "good_plugin.py", store=":memory:",
+                     registry="import_timeout = 0.5\n")
+    assert time.perf_counter() - started < 10  # not the hour the import sleeps
+
+    hung = host.discovery.plugin("hang_on_import")
+    assert hung is not None and hung.status == "failed"
+    assert "loading took longer than 0.5 s" in (hung.error or "")
+    assert "import_timeout" in (hung.error or "")
+    assert list(host.discovery.functions) == ["greet"]
+    host.add_user("ada", password="analytical engine", actor="test")
+    host.grant("ada", 2, actor="test", reason="to call greet")
+    assert host.call("greet", "ada", {"name": "Ada"}).ok
 
 
 # -- load time, allow and block -------------------------------------------------------

@@ -157,7 +157,9 @@ def test_writes_queued_together_commit_as_one_transaction(store):
 
 @pytest.mark.parametrize("holds", ["durable", "memory"])
 def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
-    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    # Eight calls of the function may run at once, so that eight threads' writes meet.
+    host = make_host("meter_probe.py", sweep=False, holds=holds,
+                     registry="[workers]\ncount = 8\n[functions.probe_maybe]\nconcurrency = 8\n")
     assert host.store.holds == holds
     users = [f"u{i}" for i in range(THREADS)]
     for user in users:
@@ -172,11 +174,12 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
     run_threads(THREADS, work)
 
     counts = delta(before, host.store.write_stats)
+    failures = THREADS * 5  # each keeps why it failed, for admins: one write more
     if holds == "durable":  # a hold and a settlement per call, batched by the writer
-        assert counts["requests"] == THREADS * 25 * 2
+        assert counts["requests"] == THREADS * 25 * 2 + failures
         assert counts["batches"] > 0
     else:  # the whole call, once, in the write-behind thread's batches
-        assert counts["requests"] <= THREADS * 25
+        assert counts["requests"] <= THREADS * 25 + failures
         assert len(host.store.list_calls(limit=1_000)) == THREADS * 25
     assert counts["transactions"] < THREADS * 25
     for user in users:

@@ -6,12 +6,11 @@ test_plugin_hooks_have_tests does). settings_model's are in test_plugin_settings
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner
-from conftest import TEST_PLUGINS
+from conftest import TEST_PLUGINS, plugin_folder
 
 from tokenworks.loader import call_each
 from tokenworks.testing import call, registered
@@ -43,19 +42,18 @@ def test_hook_attribution() -> None:
                       "[CC BY 4.0](https://example.org/cc-by).")
 
 
-def test_hook_warm() -> None:
-    with registered(TEST_PLUGINS / "warm_plugin.py") as host:
-        assert call(host, "warmed").blocks[0].data == {"count": 0}  # lazy until warmed
-        assert host.warm() == []
+def test_hook_warm(tmp_path: Path) -> None:
+    plugin = plugin_folder(tmp_path, "warm_plugin.py") / "warm_plugin.py"
+    with registered(plugin) as host:  # a short-lived host never warms: data loads lazily
+        assert call(host, "warmed").blocks[0].data == {"count": 0}
+    with registered(plugin) as host:
+        assert host.warm() == []  # servers warm the plugins before the workers take calls
         assert call(host, "warmed").blocks[0].data == {"count": 1}
 
 
-def test_hook_warm_failure_is_logged_and_the_plugin_stays(
-        caplog: pytest.LogCaptureFixture) -> None:
-    with registered(TEST_PLUGINS / "warm_plugin.py") as host:
-        module = host.discovery.manager.get_plugin("warm_plugin")
-        module.FAIL_WARM["on"] = True
-        with caplog.at_level(logging.ERROR, logger="tokenworks.plugins"):
-            assert host.warm() == ["warm_plugin"]
-        assert "warm_plugin failed in hook warm" in caplog.text
+def test_hook_warm_failure_is_reported_and_the_plugin_stays(tmp_path: Path) -> None:
+    plugin = plugin_folder(tmp_path, "warm_plugin.py") / "warm_plugin.py"
+    plugin.with_name("warm_plugin.fail").touch()
+    with registered(plugin) as host:
+        assert host.warm() == ["warm_plugin"]
         assert call(host, "warmed").charged == 0  # still loaded and callable

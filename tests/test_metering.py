@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from conftest import plugin_runs
 from pgserver import throwaway_database
 
 from tokenworks.errors import (
@@ -67,8 +68,8 @@ def held(host: Host, amount: int) -> int:
 
 
 def runs(host: Host) -> Counter[str]:
-    """The probe module's run counter for this host's copy of the plugin."""
-    return host.discovery.functions["probe_ok"].run.__globals__["RUNS"]
+    """How often each probe function started, in any worker process."""
+    return plugin_runs(host, "meter_probe")
 
 
 def ledger(host: Host, user: str = "ann"):
@@ -114,28 +115,39 @@ def test_success_charges_exactly_the_cost_by_hold_then_capture(host):
 
 
 @pytest.mark.parametrize(
-    ("function", "status", "error_part"),
+    ("function", "status", "told", "detail_part"),
     [
-        ("probe_fail", "failed", "RuntimeError: probe failure for 'x'"),
-        ("probe_bad_result", "invalid_result", "json blocks, which its spec does not declare"),
+        ("probe_fail", "failed", "probe_fail failed (reference c-bad)",
+         "RuntimeError: probe failure for 'x'"),
+        ("probe_bad_result", "invalid_result",
+         "returned json blocks, which its spec does not declare", None),
         ("probe_garbage", "invalid_result",
-         "returned an invalid result: the result is an object, not a list of blocks"),
-        ("probe_exit", "failed", "SystemExit"),
+         "returned an invalid result: the result is an object, not a list of blocks", None),
+        ("probe_exit", "failed", "probe_exit failed (reference c-bad)",
+         "SystemExit: probe_exit asked to exit"),
     ],
 )
-def test_a_call_that_goes_wrong_is_recorded_and_costs_nothing(host, function, status,
-                                                              error_part):
+def test_a_call_that_goes_wrong_is_recorded_and_costs_nothing(host, function, status, told,
+                                                              detail_part):
     outcome = host.call(function, "ann", {"text": "x"}, call_id="c-bad")
 
     assert outcome.status == status and not outcome.ok
     assert outcome.charged == 0 and outcome.blocks == []
-    assert error_part in outcome.error
+    assert told in outcome.error
     assert runs(host)[function] == 1  # it did run: the release is not a refusal
     assert host.store.balance("ann") == 20
     assert settled_kinds(host, "c-bad") == ["hold", "release"]
     record = host.store.get_call("c-bad")
     assert (record.status, record.charged, record.result_json) == (status, 0, None)
-    assert error_part in record.error
+    assert record.error == outcome.error
+    [failed] = host.store.failed_calls()
+    assert (failed.call_id, failed.status, failed.error) == ("c-bad", status, outcome.error)
+    assert failed.detail
+    if detail_part is not None:
+        # The exception is for admins only: the caller is told no more than what happened.
+        assert detail_part not in outcome.error
+        assert detail_part in failed.detail and "Traceback (most recent call last)" in failed.detail
+        assert "meter_probe.py" in failed.detail
     assert_books(host)
 
 
@@ -495,10 +507,10 @@ def test_calls_and_failures_are_logged_with_the_call_id(host, caplog):
 
 
 def test_calls_that_hang_past_their_timeout_do_not_starve_later_calls(make_host):
-    host = make_host(PROBE, registry="[invocation]\nworkers = 2\n", sweep=False)
+    host = make_host(PROBE, registry="[workers]\ncount = 2\n", sweep=False)
     host.store.create_user("ann", "user", "x", 20, actor="test")
 
-    for _ in range(2):  # each holds a worker for 2 s after timing out at 0.3 s
+    for _ in range(2):  # each would sleep 2 s; its worker is killed at 0.3 s
         assert host.call("probe_slow", "ann", {"seconds": 2}).status == "timeout"
     started = time.perf_counter()
     outcome = host.call("probe_ok", "ann", {"text": "still served"})

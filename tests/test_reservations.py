@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import run_threads
+from conftest import plugin_runs, run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
@@ -47,7 +47,7 @@ def new_call(call_id: str, user: str = "ann", cost: int = 3) -> NewCall:
 
 
 def runs(host: Host) -> Counter[str]:
-    return host.discovery.functions["probe_maybe"].run.__globals__["RUNS"]
+    return plugin_runs(host, "meter_probe")
 
 
 def assert_books(store: DuckDBStore) -> None:

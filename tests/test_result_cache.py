@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import busy_writer
+from conftest import busy_writer, plugin_runs
 from pgserver import throwaway_database
 from pydantic import ValidationError
 
@@ -46,7 +46,7 @@ def _host_with_ann(host: Host) -> Host:
 
 
 def runs(host: Host) -> Counter[str]:
-    return host.discovery.functions["cache_count"].run.__globals__["RUNS"]
+    return plugin_runs(host, "cache_probe")
 
 
 def entries(host: Host) -> int:
@@ -373,7 +373,7 @@ def test_migration_4_marks_earlier_calls_not_cached(tmp_path: Path, monkeypatch)
 
     store = DuckDBStore(path)
     try:
-        assert store.schema_version() == 4
+        assert store.schema_version() == schema.LATEST  # every later migration applied too
         assert store.get_call("old").cached is False
         assert store.verify_books().ok
     finally:

@@ -75,12 +75,12 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
 PORTAL_CHECK = """
 import sys
 from streamlit.testing.v1 import AppTest
-from tokenworks.portals import runtime
+from tokenworks.portals import runtime, sessions
 main = sys.argv[1]
 
 def app(user, page):
     test = AppTest.from_file(main, default_timeout=60)
-    test.session_state[runtime.USER_KEY] = user
+    test.session_state[runtime.SESSION_KEY] = sessions.issue(runtime.get_host(), user)
     test.run()
     return test.switch_page(page).run()
 

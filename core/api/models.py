@@ -186,5 +186,4 @@ class FunctionMetrics(BaseModel):
 class Health(BaseModel):
     status: str  # ok, or degraded (then 503, with reasons)
     functions: int
-    failed_plugins: list[str]
-    reasons: list[str] = []  # why the service is degraded (e.g. the store cannot write)
+    reasons: list[str] = []  # why the service is degraded; names no plugin

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenworks.errors import (
+    BusyError,
     CallRefused,
     FunctionDisabledError,
     IdempotencyConflictError,
@@ -93,6 +94,10 @@ def from_host_error(error: TokenworksError) -> ApiProblem:
         return ApiProblem(409, "function-disabled", text)
     if isinstance(error, IdempotencyConflictError):
         return ApiProblem(409, "idempotency-conflict", text)
+    if isinstance(error, BusyError):
+        # The server's capacity, not this client's rate: 503, with when to come back.
+        return ApiProblem(503, "busy", text, headers={"Retry-After": str(error.retry_after)},
+                          retry_after=error.retry_after)
     if isinstance(error, StorageUnavailableError):
         # A full disk or a lost database: nothing was charged, and an operator must act, so
         # the client is asked to come back later rather than at once.

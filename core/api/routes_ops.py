@@ -17,16 +17,14 @@ router = APIRouter(tags=["operations"])
             responses={503: {"model": Health}})
 def health(request: Request, host: HostDep) -> Health | JSONResponse:
     host.store.get_setting("api.health")  # a real query: the store answers
-    failed = [p.name for p in host.discovery.plugins if p.status == "failed"]
     if not request.app.state.ready():
         raise ApiProblem(503, "unavailable", "starting: plugins are warming up",
                          headers={"Retry-After": "2"})
-    problem = host.store.storage_problem()  # reads answer, but can writes land?
-    if problem is not None:
-        degraded = Health(status="degraded", functions=len(host.functions()),
-                          failed_plugins=failed, reasons=[problem])
+    reasons = host.health()  # workers and storage; names no plugin: this route needs no key
+    if reasons:
+        degraded = Health(status="degraded", functions=len(host.functions()), reasons=reasons)
         return JSONResponse(degraded.model_dump(), status_code=503)
-    return Health(status="ok", functions=len(host.functions()), failed_plugins=failed)
+    return Health(status="ok", functions=len(host.functions()))
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",

@@ -113,4 +113,4 @@ def main() -> None:
     cli(prog_name="tokenworks")
 
 
-from . import accounts, author, cache, commands, keys, migrate, serve  # noqa: E402,F401  (they attach their commands to cli)
+from . import accounts, author, cache, commands, keys, migrate, secret, serve  # noqa: E402,F401  (they attach their commands to cli)

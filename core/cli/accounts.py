@@ -53,7 +53,7 @@ def users_list(session: Session, as_json: bool) -> None:
 def users_password(session: Session, name: str) -> None:
     """Set a user's password: read from stdin when piped, else prompted for twice.
 
-    Every portal session of the user ends (sessions carry a fingerprint of the old hash).
+    Every portal session of the user ends.
     """
     if sys.stdin is None or sys.stdin.isatty():
         password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
@@ -61,6 +61,16 @@ def users_password(session: Session, name: str) -> None:
         password = sys.stdin.readline().rstrip("\n")
     session.host().set_password(name, password, actor=session.actor, reason="password changed")
     click.echo(f"password of {name} changed")
+
+
+@users.command("signout")
+@click.argument("name")
+@reason_option
+@pass_session
+def users_signout(session: Session, name: str, reason: str) -> None:
+    """End every portal session of NAME (sign out everywhere); audited."""
+    ended = session.host().end_sessions(name, actor=session.actor, reason=reason)
+    click.echo(f"ended {ended} portal session{'s' if ended != 1 else ''} of {name}")
 
 
 @users.command("role")

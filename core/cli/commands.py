@@ -85,7 +85,8 @@ def call(session: Session, function: str, user: str, input_text: str, call_id: s
         click.echo(f"call {outcome.call_id}: {outcome.status}{replay}, charged "
                    f"{outcome.charged}, balance {balance}", err=True)
     if not outcome.ok:
-        raise click.ClickException(f"{outcome.error}; no tokens were taken")
+        why = " (why: `tokenworks calls --failed`)" if outcome.detail else ""
+        raise click.ClickException(f"{outcome.error}; no tokens were taken{why}")
 
 
 def _read_input(text: str) -> dict:
@@ -107,11 +108,20 @@ def _read_input(text: str) -> dict:
 
 @cli.command()
 @click.option("--user", help="Only this user's calls.")
+@click.option("--failed", is_flag=True,
+              help="Only calls that did not succeed, with why (exception and traceback).")
+@click.option("--function", help="Only this function's calls (with --failed).")
 @click.option("--limit", default=50, show_default=True)
 @json_option
 @pass_session
-def calls(session: Session, user: str | None, limit: int, as_json: bool) -> None:
+def calls(session: Session, user: str | None, failed: bool, function: str | None, limit: int,
+          as_json: bool) -> None:
     """List recent calls, newest first."""
+    if failed:
+        _failed_calls(session, user, function, limit, as_json)
+        return
+    if function:
+        raise click.UsageError("--function goes with --failed")
     records = session.host().store.list_calls(user, limit)
     if as_json:
         emit_json([{k: v for k, v in vars(r).items() if k != "result_json"} for r in records])
@@ -120,6 +130,18 @@ def calls(session: Session, user: str | None, limit: int, as_json: bool) -> None
                  "started", "error"],
                 [[r.call_id, r.user, r.function, r.status, r.cached, r.charged, r.latency_ms,
                   r.started_at, r.error] for r in records], "no calls yet")
+
+
+def _failed_calls(session: Session, user: str | None, function: str | None, limit: int,
+                  as_json: bool) -> None:
+    failures = session.host().store.failed_calls(limit, function=function, user=user)
+    if as_json:
+        emit_json(failures)
+        return
+    print_table(["call id", "user", "function", "status", "started", "why"],
+                [[f.call_id, f.user, f.function, f.status, f.started_at,
+                  (f.detail or f.error or "").splitlines()[0]] for f in failures],
+                "no failed calls")
 
 
 def _switch(session: Session, enabled: bool, function: str | None, plugin: str | None,
@@ -235,11 +257,23 @@ block = []                          # these never load
 
 [users]
 starting_grant = 20
+# self_signup = true                # people may create their own account in the portal
+# signups_per_hour = 5              # sign-up attempts per client address and hour
+# session_hours = 12.0              # a portal sign-in lasts at most this long
+# session_idle_minutes = 120.0      # ... and ends after this long unused
+
+# [portal]
+# trusted_proxies = []              # reverse proxies whose X-Forwarded-For is believed
+# secret_key_file = "..."           # the session key's file (default: beside the store)
 
 [invocation]
-workers = 8
 sweep_interval = 30.0               # seconds between sweeps for stale holds
 hold_grace = 60.0                   # seconds past a call's timeout before its hold is swept
+
+[workers]                           # the processes every function call runs in
+# count = 2                         # default: one per core
+# memory_mb = 2048                  # memory a worker may allocate beyond what it inherits
+# max_result_mb = 16                # largest result a call may return
 
 # [functions.word_frequencies]
 # cost = 2

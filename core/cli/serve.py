@@ -1,4 +1,6 @@
-"""`tokenworks serve`: the portals (and their HTTP routes) in one Streamlit process."""
+"""`tokenworks serve`: the portals (and their HTTP routes) in one Streamlit process, watched
+by a small process that stops it within 5 s of SIGTERM whatever a plugin does (watchman.py).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +38,10 @@ def serve(session: Session, address: str, port: int) -> None:
         # ...or if the PostgreSQL server is away (this also applies its migrations once,
         # before the server's threads race to).
         open_store(config).close()
-    env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry))
+    # uvicorn believes X-Forwarded-For from loopback by default, which would let anyone on
+    # this machine pick the address sign-in throttling counts: trust no proxy at its level;
+    # the portal reads the header itself, from [portal] trusted_proxies only.
+    env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry), FORWARDED_ALLOW_IPS="")
     if session.store:
         env["TOKENWORKS_STORE"] = session.store
     server = Path(__file__).resolve().parent.parent.parent / "portals" / "server.py"
@@ -52,5 +57,7 @@ def serve(session: Session, address: str, port: int) -> None:
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
             "--client.toolbarMode", "viewer"]
     sys.stdout.flush()
-    # Replace this process, so the PID a caller holds is the server's.
-    os.execve(sys.executable, args, env)
+    # Replace this process with the watchman (the PID a caller holds stops the server), run
+    # by path without site-packages: it needs only the standard library.
+    watchman = str(Path(__file__).with_name("watchman.py"))
+    os.execve(sys.executable, [sys.executable, "-I", "-S", watchman, *args], env)

@@ -25,7 +25,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .call_failures import FailedCall
 
 Role = Literal["user", "admin"]
 LedgerKind = Literal["grant", "hold", "capture", "release", "adjustment"]
@@ -193,7 +196,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def set_password_hash(self, name: str, password_hash: str, actor: str, reason: str) -> None:
-        """Replace a user's password hash and log who did it (never the hash itself)."""
+        """Replace a user's password hash, end every portal session of theirs (in the same
+        transaction), and log who did it (never the hash itself)."""
 
     # -- tokens -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -259,6 +263,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def calls_since(self, since: datetime, user: str | None = None) -> list[CallRecord]:
         """Calls started at or after ``since`` (oldest first), for monitoring."""
+
+    @abc.abstractmethod
+    def record_failure(self, call_id: str, detail: str) -> None:
+        """Keep why a call failed, for admins (store/call_failures.py)."""
+
+    @abc.abstractmethod
+    def failed_calls(self, limit: int = 100, function: str | None = None,
+                     user: str | None = None) -> list[FailedCall]:
+        """The latest calls that did not succeed, with their detail (FailedCall)."""
 
     @abc.abstractmethod
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
@@ -439,3 +452,82 @@ class ResultCacheStore(abc.ABC):
         was stored by another version. Returns how many were dropped. Called at host start
         and by the sweep; with replicas of different versions (a rolling upgrade) each
         drops the other's entries, which only costs misses."""
+
+
+# -- portal sessions and sign-in throttling (schema migration 6) ------------------------
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored,
+    so a reader of the database cannot take over a session."""
+
+    token_hash: str
+    user: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime  # moved on by use (at most about once a minute)
+    expires_at: datetime  # absolute: never moved
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        return self.ended_at is None and now < self.idle_expires_at and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    """At most ``limit`` attempts per ``window_seconds`` under ``key`` (e.g. an account or a
+    client address); the window starts at the key's first attempt."""
+
+    key: str
+    limit: int
+    window_seconds: float
+
+
+class SessionStore(abc.ABC):
+    """Portal sessions and sign-in throttling, in the store so replicas on one PostgreSQL
+    agree on both."""
+
+    @abc.abstractmethod
+    def create_portal_session(self, session: PortalSession) -> None: ...
+
+    @abc.abstractmethod
+    def get_portal_session(self, token_hash: str) -> PortalSession | None:
+        """One read by primary key: the portal checks the session on every page run."""
+
+    @abc.abstractmethod
+    def touch_portal_session(self, token_hash: str, seen_at: datetime,
+                             idle_expires_at: datetime) -> None:
+        """Note use of a live session (an ended one stays ended)."""
+
+    @abc.abstractmethod
+    def end_portal_session(self, token_hash: str, reason: str, at: datetime) -> bool:
+        """End one session; False when it had ended already or does not exist."""
+
+    @abc.abstractmethod
+    def end_user_sessions(self, user: str, reason: str, at: datetime,
+                          actor: str | None = None) -> int:
+        """End every live session of ``user``; returns how many. With an ``actor`` (an
+        admin's "sign out everywhere") the audit log records it. Password changes end them
+        inside set_password_hash's own transaction."""
+
+    @abc.abstractmethod
+    def live_session_count(self, user: str, now: datetime) -> int: ...
+
+    @abc.abstractmethod
+    def throttle_take(self, rules: list[ThrottleRule], now: datetime) -> float:
+        """Count one attempt under every rule, atomically and all or nothing: returns 0.0
+        when every rule allowed it (and it was counted under each), else the seconds until
+        the first refusing rule's window ends (and nothing was counted). Concurrent callers
+        never exceed a limit between them."""
+
+    @abc.abstractmethod
+    def throttle_refund(self, key: str) -> None:
+        """Give back one attempt counted under ``key`` (a sign-in that succeeded, a sign-up
+        refused for a reason of its own): never below zero, never anyone else's."""
+
+    @abc.abstractmethod
+    def purge_sign_in_state(self, now: datetime, keep_ended: float = 86400.0) -> int:
+        """Housekeeping (not logged): drop sessions that expired or ended more than
+        ``keep_ended`` seconds ago, and throttle windows that are over."""

@@ -41,6 +41,7 @@ from ..errors import (
     TokenworksError,
     UnknownUserError,
 )
+from . import private_files
 from .base import (
     BooksReport,
     CachedResult,
@@ -59,10 +60,12 @@ from .base import (
     utcnow,
 )
 from .books import judge_holds, judge_negative_costs, judge_unheld_calls
+from .call_failures import CallFailureLog, FailureDetail
 from .call_journal import CallJournal, quarantined
 from .call_log import CallLogReads
 from .duckdb_api import DuckDBApiStore
 from .duckdb_cache import DuckDBResultCache
+from .duckdb_sessions import DuckDBSessionStore
 from .group_commit import GroupCommitWriter, WriteStats
 from .journal_replay import replay
 from .ledger_writes import (
@@ -85,12 +88,14 @@ log = logging.getLogger("tokenworks.store")
 T = TypeVar("T")
 # What waits for the tables: a journaled call (its record and its journal segment, None
 # without a journal, on a :memory: store), or a result cache entry.
-Pending = tuple[Record, int | None] | CachedResult
+Pending = tuple[Record, int | None] | CachedResult | FailureDetail
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 
 
-# DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache.
-class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
+# DuckDBApiStore: the REST API's needs; DuckDBResultCache: the result cache;
+# DuckDBSessionStore: portal sessions and sign-in throttling.
+class DuckDBStore(CallLogReads, CallFailureLog, Store, DuckDBApiStore, DuckDBResultCache,
+                  DuckDBSessionStore):
     marker = "?"  # DuckDB's parameter marker (call_log.py)
 
     def __init__(self, path: str | Path, holds: HoldsMode = "memory") -> None:
@@ -98,12 +103,25 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         if holds not in ("memory", "durable"):
             raise ValueError(f"holds must be 'memory' or 'durable', not {holds!r}")
         self.holds = holds
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._private = self.path != ":memory:"
+        if self._private:
+            # The store's files are created 0600 (folders 0700) whatever the umask, the
+            # WAL included, which DuckDB makes again after every checkpoint.
+            private_files.acquire_private_umask()
+            try:
+                private_files.make_private_folder(Path(self.path).parent)
+                private_files.tighten_store_files(Path(self.path))
+            except BaseException:
+                private_files.release_private_umask()
+                raise
         try:
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as error:
+            self._release_private()
             raise _explain_lock(self.path, error) from None
+        except BaseException:
+            self._release_private()
+            raise
         # The store's statements touch a few rows each: with DuckDB's background worker
         # threads (one per core by default) every statement hands tasks to a worker and
         # waits for it, which cost 8-11% more CPU per metered call here and more wall time
@@ -223,6 +241,9 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         with self._cursor() as cursor:
             return cursor.execute(sql, params or []).fetchall()
 
+    def _write_statement(self, sql: str, params: list[Any]) -> None:
+        self._write(lambda cursor: cursor.execute(sql, params))
+
     def _await_pending(self) -> None:
         if self._behind is not None:
             self._behind.wait()
@@ -256,6 +277,12 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         if self._journal is not None:
             self._journal.close()
         self._conn.close()
+        self._release_private()
+
+    def _release_private(self) -> None:
+        if self._private:
+            self._private = False  # once, however often close is called
+            private_files.release_private_umask()
 
     # -- admin-state primitives (always inside _write) ---------------------------------
 
@@ -336,6 +363,7 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
                 raise UnknownUserError(f"no such user: {name}")
             cursor.execute("UPDATE users SET password_hash = ? WHERE name = ?",
                            [password_hash, name])
+            self._end_user_sessions(cursor, name, "password changed", utcnow())
             self._log_change(cursor, actor, "user", name, "password", None, "changed", reason)
 
         self._write(work)
@@ -456,8 +484,9 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
         """The write-behind thread's work: journaled calls into the tables, all in one
         transaction, or one by one if that fails (so one bad call cannot hold up others);
         then the result cache's new entries."""
-        calls = [item for item in pending if not isinstance(item, CachedResult)]
+        calls = [item for item in pending if isinstance(item, tuple)]
         entries = [item for item in pending if isinstance(item, CachedResult)]
+        failures = [item for item in pending if isinstance(item, FailureDetail)]
         if calls:
             try:
                 self._writer.write(Records(tuple(record for record, _ in calls)))
@@ -474,6 +503,21 @@ class DuckDBStore(CallLogReads, Store, DuckDBApiStore, DuckDBResultCache):
                 self._write_cache_entries(entries)
             except Exception:  # a lost entry is a later miss, nothing more
                 log.warning("result cache: %d entries not kept", len(entries), exc_info=True)
+        if failures:
+            sql = self._insert_failure_sql()
+            now = utcnow()
+            try:
+                self._write(lambda cursor: cursor.executemany(
+                    sql, [[f.call_id, now, f.detail] for f in failures]))
+            except Exception:  # diagnostics: the calls themselves are written
+                log.warning("%d failed calls' details not kept", len(failures), exc_info=True)
+
+    def record_failure(self, call_id: str, detail: str) -> None:
+        """Behind the caller, like the call it belongs to (read after it, as calls are)."""
+        if self._behind is None:
+            super().record_failure(call_id, detail)
+        else:
+            self._behind.submit(FailureDetail(call_id, detail))
 
     def _write_one_pending(self, record: Record) -> bool:
         for attempt in (1, 2):

@@ -23,8 +23,8 @@ from .postgres_store import PostgresStore
 
 # Parents before children; state_version is a one-row table updated in place. The result
 # cache is not copied: it is a cache, and refills on the first calls.
-TABLES = ["users", "accounts", "ledger", "calls", "function_state", "plugin_state",
-          "state_changes", "settings", "api_keys"]
+TABLES = ["users", "accounts", "ledger", "calls", "call_failures", "function_state",
+          "plugin_state", "state_changes", "settings", "api_keys"]
 SEQUENCES = {"ledger_ids": "ledger", "change_ids": "state_changes"}
 BATCH = 1000
 

@@ -18,7 +18,10 @@ log = logging.getLogger("tokenworks.store")
 def open_store(config: RegistryConfig) -> Store:
     location = config.store_path()
     if is_postgres_url(location):
-        return open_postgres(location, pool_size=config.invocation.workers + 4,
+        # A connection for each call that may be settling at once, plus the portals' and
+        # routes' reads.
+        workers = config.workers
+        return open_postgres(location, pool_size=workers.count + workers.spare_count() + 4,
                              holds=config.store.holds)
     from .duckdb_store import DuckDBStore
 
@@ -40,5 +43,4 @@ def open_postgres(url: str, pool_size: int = 10, holds: str = "durable") -> Stor
     if holds != "durable":
         log.info("PostgreSQL keeps holds durable (replicas share it); "
                  "ignoring [store] holds = %r", holds)
-    # Every worker thread may hold a connection during a call, plus the portals and routes.
     return PostgresStore(url, pool_size=pool_size)

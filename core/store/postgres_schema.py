@@ -2,8 +2,8 @@
 
 Same tables, columns and constraints, in PostgreSQL's types, so `tokenworks migrate` copies
 rows as they are and both engines answer the same contract. Append new migrations at the
-end (the next is 5), never edit one that has shipped; keep the numbers in step with
-schema.py so a store's schema version means the same on both engines.
+end, never edit one that has shipped; keep the numbers in step with schema.py so a store's
+schema version means the same on both engines.
 """
 
 from __future__ import annotations
@@ -129,6 +129,43 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 expires_at TIMESTAMP NOT NULL
             )""",
             "ALTER TABLE calls ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false",
+        ],
+    ),
+    (
+        5,
+        "call_failures: why a call failed (exception, traceback, worker's end), for admins",
+        [
+            """CREATE TABLE call_failures (
+                call_id TEXT PRIMARY KEY,
+                recorded_at TIMESTAMP NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        6,
+        "portal_sessions and sign_in_throttle; the session key leaves the settings table",
+        [
+            # As DuckDB's migration 6 (schema.py).
+            """CREATE TABLE portal_sessions (
+                token_hash TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                last_seen_at TIMESTAMP NOT NULL,
+                idle_expires_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL,
+                ended_at TIMESTAMP,
+                end_reason TEXT
+            )""",
+            # "Sign out everywhere" and password changes end a user's live sessions.
+            "CREATE INDEX portal_sessions_user ON portal_sessions (user_name) "
+            "WHERE ended_at IS NULL",
+            """CREATE TABLE sign_in_throttle (
+                key TEXT PRIMARY KEY,
+                window_ends_at TIMESTAMP NOT NULL,
+                attempts INTEGER NOT NULL CHECK (attempts >= 0)
+            )""",
+            "DELETE FROM settings WHERE key = 'portal.session_key'",
         ],
     ),
 ]

@@ -54,11 +54,13 @@ from .base import (
     User,
     utcnow,
 )
+from .call_failures import CallFailureLog
 from .call_log import CALL_COLUMNS, CallLogReads
 from .postgres_api import PostgresApiStore
 from .postgres_books import verify_books
 from .postgres_cache import PostgresResultCache
 from .postgres_schema import migrate
+from .postgres_sessions import PostgresSessionStore
 
 LEDGER_COLUMNS = "id, occurred_at, user_name, kind, amount, call_id, actor, reason, balance_after"
 CONNECT_TIMEOUT = 10  # seconds; an unreachable server is reported, not waited for
@@ -124,7 +126,8 @@ class _ConnectionLost(StoreUnavailableError):
     fault): a StorageUnavailableError, so a call answers 503, not 500."""
 
 
-class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
+class PostgresStore(CallLogReads, CallFailureLog, Store, PostgresApiStore, PostgresResultCache,
+                    PostgresSessionStore):
     holds = "durable"
     shared = True
     marker = "%s"
@@ -195,6 +198,10 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _write_statement(self, sql: str, params: list[Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(sql, params)
 
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM schema_migrations")[0][0] or 0
@@ -289,6 +296,7 @@ class PostgresStore(CallLogReads, Store, PostgresApiStore, PostgresResultCache):
             if conn.execute("UPDATE users SET password_hash = %s WHERE name = %s RETURNING name",
                             (password_hash, name)).fetchone() is None:
                 raise UnknownUserError(f"no such user: {name}")
+            self._end_user_sessions(conn, name, "password changed", utcnow())
             self._log_change(conn, actor, "user", name, "password", None, "changed", reason)
 
     # -- tokens -----------------------------------------------------------------------

@@ -115,6 +115,44 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE calls ADD COLUMN cached BOOLEAN DEFAULT false",
         ],
     ),
+    (
+        5,
+        "call_failures: why a call failed (exception, traceback, worker's end), for admins",
+        [
+            """CREATE TABLE call_failures (
+                call_id VARCHAR PRIMARY KEY,
+                recorded_at TIMESTAMP NOT NULL,
+                detail VARCHAR NOT NULL
+            )""",
+        ],
+    ),
+    (
+        6,
+        "portal_sessions and sign_in_throttle; the session key leaves the settings table",
+        [
+            # token_hash: SHA-256 of the cookie's random token, never the token itself. No
+            # index on user_name: DuckDB's indexes make updates costlier, and the table is
+            # read by its key; "sign out everywhere" may scan it.
+            """CREATE TABLE portal_sessions (
+                token_hash VARCHAR PRIMARY KEY,
+                user_name VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                last_seen_at TIMESTAMP NOT NULL,
+                idle_expires_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL,
+                ended_at TIMESTAMP,
+                end_reason VARCHAR
+            )""",
+            """CREATE TABLE sign_in_throttle (
+                key VARCHAR PRIMARY KEY,
+                window_ends_at TIMESTAMP NOT NULL,
+                attempts INTEGER NOT NULL CHECK (attempts >= 0)
+            )""",
+            # The key now lives in a file of its own (tokenworks.secret_key): a reader of
+            # the database must not find one here.
+            "DELETE FROM settings WHERE key = 'portal.session_key'",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

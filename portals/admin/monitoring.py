@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from tokenworks.portals import stats
-from tokenworks.portals.admin import common, storage
+from tokenworks.portals.admin import common, failures, storage
 from tokenworks.portals.runtime import get_host, require_admin
 from tokenworks.store import utcnow
 
@@ -63,6 +63,8 @@ def page() -> None:
     start = common.window_start(label, now)
     calls = host.store.calls_since(start)
 
+    failures.workers_section(host)
+
     summary = stats.summary(calls)
     cells = st.columns(5)
     cells[0].metric("Calls", summary.calls)
@@ -89,6 +91,8 @@ def page() -> None:
     for key in ("function", "user"):
         tokens = stats.tokens_by(calls, key)
         chart_and_table(f"Tokens spent by {key}", tokens[["tokens"]], tokens)
+
+    failures.failed_calls_section(host)
 
 
 page()

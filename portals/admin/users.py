@@ -1,4 +1,5 @@
-"""Admin page: users, roles, tokens, anyone's ledger, and the self sign-up switch.
+"""Admin page: users, roles, tokens, anyone's ledger, the self sign-up switch, and
+signing a user out everywhere.
 
 Streamlit runs this file as a script (see navigation.py).
 """
@@ -100,6 +101,20 @@ def signup_form(host: Host) -> None:
             common.act(switch, reason)
 
 
+def sessions_form(host: Host, names: list[str]) -> None:
+    with st.form("end_sessions"):
+        st.markdown("**Sign out everywhere**")
+        st.caption("Ends every portal session of the user; their open pages go to the "
+                   "sign-in page within seconds. API keys are not affected.")
+        name = st.selectbox("User", names, key="sessions_user")
+        reason = st.text_input("Reason (required)", key="sessions_reason")
+        if st.form_submit_button("Sign out everywhere", key="sessions_submit"):
+            def end(who: str) -> str:
+                ended = host.end_sessions(name, actor=who, reason=reason)
+                return f"Ended {ended} portal session{'s' if ended != 1 else ''} of {name}."
+            common.act(end, reason)
+
+
 def ledger_view(host: Host, names: list[str]) -> None:
     st.subheader("A user's ledger")
     name = st.selectbox("User", names, key="ledger_user")
@@ -127,6 +142,7 @@ def page() -> None:
         signup_form(host)
     with right:
         tokens_form(host, names)
+        sessions_form(host, names)
     ledger_view(host, names)
 
 

@@ -4,6 +4,7 @@ cleared by admins with DELETE /api/admin/cache."""
 from __future__ import annotations
 
 import pytest
+from conftest import plugin_runs
 
 from tokenworks.api.keys import create_key
 
@@ -18,7 +19,7 @@ def api(make_api) -> Api:
 
 
 def runs(api: Api) -> int:
-    return api.host.discovery.functions["cache_count"].run.__globals__["RUNS"]["cache_count"]
+    return plugin_runs(api.host, "cache_probe")["cache_count"]
 
 
 def post(api: Api, body: dict, key: str | None = None):

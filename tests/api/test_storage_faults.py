@@ -37,7 +37,7 @@ def test_a_full_disk_is_a_503_that_charges_nothing_and_health_says_degraded(
     health = api.client.get("/api/health")
     assert health.status_code == 503
     assert health.json()["status"] == "degraded"
-    assert health.json()["reasons"] == [NO_SPACE]
+    assert health.json()["reasons"] == [f"storage: {NO_SPACE}"]
 
     monkeypatch.setattr(call_journal, "os", os)  # room again
     retried = api.client.post(PROBE_OK, json={"text": "hello"}, headers=headers)

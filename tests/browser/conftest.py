@@ -44,7 +44,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
+    # Every test signs up from 127.0.0.1: more than the default sign-up limit per address
+    # (tests/portals/test_sign_in_served.py proves the default).
+    running = start_server(tmp_path_factory.mktemp("serve"), users="signups_per_hour = 100\n")
     yield running
     running.stop()
 

@@ -3,14 +3,15 @@
 ``cache_count`` is cacheable (60 s) and fails when asked to, so tests can tell a cached
 answer (the count does not move) from a run, and check that a failure is never cached.
 ``cache_other`` is cacheable too, so clearing one function can be seen to spare the other.
-``RUNS`` is read through the loaded function's ``__globals__`` (every discovery executes
-this file afresh). ``__version__`` is the plugin version the cache key holds.
+Each run appends the function's name to ``cache_probe.runs`` beside this file, whichever
+worker process runs it (tests count the lines: conftest.plugin_runs). ``__version__`` is
+the plugin version the cache key holds.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+import fcntl
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -18,8 +19,7 @@ from tokenworks import blocks, hookimpl
 
 __version__ = "1.0"
 TTL = 60.0
-RUNS: Counter[str] = Counter()
-_runs_lock = threading.Lock()
+RUN_LOG = Path(__file__).with_suffix(".runs")
 
 
 class CountInput(BaseModel):
@@ -28,9 +28,13 @@ class CountInput(BaseModel):
 
 
 def _ran(name: str) -> int:
-    with _runs_lock:
-        RUNS[name] += 1
-        return RUNS[name]
+    """Log a run; returns how many runs of ``name`` there have been, this one included."""
+    with RUN_LOG.open("a+") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)  # workers in other processes count too
+        log.write(f"{name}\n")
+        log.flush()
+        log.seek(0)
+        return log.read().split().count(name)
 
 
 def cache_count(request: CountInput) -> list[blocks.Block]:

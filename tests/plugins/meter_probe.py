@@ -5,28 +5,31 @@ return a block kind it did not declare, return something that is not a block at 
 SystemExit, or cost nothing. ``probe_maybe`` succeeds or fails by its input, so property,
 concurrency and crash tests can mix outcomes freely.
 
-``RUNS`` counts, per function, how often a body actually started. Tests read it (through the
-loaded function's ``__globals__``, since every discovery executes this file afresh) to prove
-that a refused call never ran and that a replayed call did not run twice.
+Each body appends its function's name to ``meter_probe.runs`` beside this file when it
+starts, whichever worker process runs it; tests count the lines (conftest.plugin_runs) to
+prove that a refused call never ran and that a replayed call did not run twice.
 """
 
 from __future__ import annotations
 
-import threading
+import os
 import time
-from collections import Counter
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from tokenworks import blocks, hookimpl
 
-RUNS: Counter[str] = Counter()
-_runs_lock = threading.Lock()  # Counter updates are not atomic across threads
+RUN_LOG = Path(__file__).with_suffix(".runs")
 
 
 def _ran(name: str) -> None:
-    with _runs_lock:
-        RUNS[name] += 1
+    # One write of one line in append mode: lines from several workers never interleave.
+    descriptor = os.open(RUN_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(descriptor, f"{name}\n".encode())
+    finally:
+        os.close(descriptor)
 
 
 class EchoInput(BaseModel):

@@ -1,16 +1,19 @@
 """Warm plugin: implements warm(), counting the warm-ups, and fails its warm-up on demand.
 
-``FAIL_WARM`` set to True makes warm() raise, as a plugin whose data is missing would.
+A file ``warm_plugin.fail`` beside this one makes warm() raise, as a plugin whose data is
+missing would (a file, because warm runs in another process than the test).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from tokenworks import blocks, hookimpl
 
 WARMED = {"count": 0}
-FAIL_WARM = {"on": False}
+FAIL_WARM = Path(__file__).with_name("warm_plugin.fail")
 
 
 class Nothing(BaseModel):
@@ -24,7 +27,7 @@ def warmed(request: Nothing) -> list[blocks.Block]:
 
 @hookimpl
 def warm():
-    if FAIL_WARM["on"]:
+    if FAIL_WARM.exists():
         raise FileNotFoundError("warm_plugin's data file is missing")
     WARMED["count"] += 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tokenworks.portals import stats
+from tokenworks.portals import runtime, sessions, stats
 
 from .conftest import APPTEST_TIMEOUT, app_as
 
@@ -208,7 +208,7 @@ def run_action_as(user: str, demote_before_click: bool, host) -> AppTest:
     """The action handler alone: the page-top check already passed when the user is
     demoted (a demotion between the page's check and the click)."""
     app = AppTest.from_function(action_script, default_timeout=APPTEST_TIMEOUT)
-    app.session_state["tw_user"] = user
+    app.session_state[runtime.SESSION_KEY] = sessions.issue(host, user)
     app.run()
     if demote_before_click:
         host.set_role(user, "user", actor="test", reason="demoted meanwhile")
@@ -262,13 +262,26 @@ def test_monitoring_shows_calls_latency_errors_and_tokens(portal) -> None:
     assert metrics["Tokens spent"] == "7"
     assert len(app.get("vega_lite_chart")) == 5  # one chart per table
     tables = [frame.value for frame in app.dataframe]
-    assert len(tables) == 5
+    assert len(tables) == 6  # and the failed calls
     by_user = next(t for t in tables if t.index.name == "user")
     assert by_user["tokens"].to_dict() == {"alice": 6, "bob": 1}
     latency = next(t for t in tables if "p95_ms" in t.columns)
     assert set(latency.index) == {"word_frequencies", "probe_fail", "probe_blink", "probe_ok"}
     per_minute = next(t for t in tables if t.index.name == "minute")
     assert per_minute["calls"].sum() == 7
+    # Failed calls, with why: what an admin needs, which the user was not told.
+    failed = next(t for t in tables if "why" in t.columns)
+    assert sorted(failed["function"]) == ["probe_blink", "probe_fail"]
+    why = dict(zip(failed["function"], failed["why"], strict=True))
+    assert why["probe_fail"] == "RuntimeError: probe failure for 'x'"
+    assert why["probe_blink"].startswith("timed out after 0.02 s")
+    details = [block.value for block in app.code]
+    assert any("Traceback (most recent call last)" in text and "meter_probe.py" in text
+               for text in details)
+    fail_id = failed.loc[failed["function"] == "probe_fail", "call id"].item()
+    app.text_input(key="failed_call_id").input(fail_id[:8]).run()
+    narrowed = next(f.value for f in app.dataframe if "why" in f.value.columns)
+    assert narrowed["call id"].tolist() == [fail_id]
 
 
 # -- audit log and the books -------------------------------------------------------------

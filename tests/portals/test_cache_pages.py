@@ -3,6 +3,8 @@ history, the catalog says which functions are cached, and admins clear the cache
 
 from __future__ import annotations
 
+from conftest import plugin_runs
+
 from .conftest import app_as
 from .helpers import open_function, run_button, texts, widget
 from .test_admin_pages import fill, messages, submit
@@ -11,7 +13,7 @@ PROBE = "cache_probe.py"
 
 
 def runs(host) -> int:
-    return host.discovery.functions["cache_count"].run.__globals__["RUNS"]["cache_count"]
+    return plugin_runs(host, "cache_probe")["cache_count"]
 
 
 def entries(host) -> int:

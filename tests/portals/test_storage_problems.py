@@ -48,7 +48,7 @@ def test_a_full_disk_says_storage_unavailable_charges_nothing_and_degrades_healt
     degraded = client.get("/health")
     assert degraded.status_code == 503
     assert degraded.json()["status"] == "degraded"
-    assert degraded.json()["reasons"] == [NO_SPACE]
+    assert degraded.json()["reasons"] == [f"storage: {NO_SPACE}"]
 
     monkeypatch.setattr(call_journal, "os", os)
     app.run()  # a new submission

@@ -17,6 +17,7 @@ from conftest import run_threads
 from tokenworks.errors import InsufficientTokensError, TokenworksError, UnknownUserError
 from tokenworks.passwords import hash_password, verify_password
 from tokenworks.store import NewCall, Store, schema, utcnow
+from tokenworks.store.base import PortalSession, ThrottleRule
 
 
 def held(store: Store, amount: int) -> int:
@@ -585,3 +586,140 @@ def test_known_state_version_is_none_or_the_state_version(store):
     store.adjust_balance("ann", 5, "grant", "admin", "gift")
     assert store.known_state_version() in (None, store.state_version())
     assert store.state_version() > version
+
+
+# -- portal sessions and sign-in throttling (migration 6) --------------------------------
+
+
+def portal_session(token_hash: str, user: str = "ann", minutes: float = 60.0,
+                   now=None) -> PortalSession:
+    now = now or utcnow()
+    return PortalSession(token_hash, user, now, now, now + timedelta(minutes=minutes),
+                         now + timedelta(hours=12))
+
+
+def test_portal_sessions_are_created_read_touched_and_ended(store):
+    store.create_user("ann", "user", "x", 0, actor="t")
+    now = utcnow()
+    store.create_portal_session(portal_session("h1", now=now))
+    found = store.get_portal_session("h1")
+    assert (found.user, found.live(now), found.ended_at) == ("ann", True, None)
+    assert store.get_portal_session("h2") is None
+
+    later = now + timedelta(minutes=5)
+    store.touch_portal_session("h1", later, later + timedelta(minutes=60))
+    touched = store.get_portal_session("h1")
+    assert (touched.last_seen_at, touched.idle_expires_at) == (later, later + timedelta(hours=1))
+    assert touched.live(now + timedelta(minutes=61)) is True  # past the first idle expiry
+    assert touched.live(later + timedelta(minutes=60)) is False  # idle
+    assert touched.live(now + timedelta(hours=12)) is False  # absolute
+
+    assert store.end_portal_session("h1", "signed out", later) is True
+    assert store.end_portal_session("h1", "again", later) is False
+    ended = store.get_portal_session("h1")
+    assert (ended.ended_at, ended.end_reason, ended.live(later)) == (later, "signed out", False)
+    store.touch_portal_session("h1", later, later + timedelta(hours=1))  # stays ended
+    assert store.get_portal_session("h1").ended_at == later
+    assert store.state_changes()[0].field == "created"  # a sign-out is not an admin change
+
+
+def test_ending_a_users_sessions_is_audited_and_spares_other_users(store):
+    for name in ("ann", "bob"):
+        store.create_user(name, "user", "x", 0, actor="t")
+    now = utcnow()
+    for token_hash, user in (("a1", "ann"), ("a2", "ann"), ("b1", "bob")):
+        store.create_portal_session(portal_session(token_hash, user, now=now))
+    version = store.state_version()
+    assert store.live_session_count("ann", now) == 2
+    assert store.end_user_sessions("ann", "lost laptop", now, actor="portal:root") == 2
+    assert store.live_session_count("ann", now) == 0
+    assert store.get_portal_session("b1").live(now)
+    change = store.state_changes(1)[0]
+    assert (change.actor, change.target, change.field, change.before, change.after,
+            change.reason) == ("portal:root", "ann", "sessions", "2 live", "ended",
+                               "lost laptop")
+    assert store.state_version() == version  # nothing for the open pages to redraw
+    assert store.end_user_sessions("ann", "again", now) == 0
+
+
+def test_a_password_change_ends_the_users_sessions_in_its_transaction(store):
+    store.create_user("ann", "user", "x", 0, actor="t")
+    store.create_user("bob", "user", "x", 0, actor="t")
+    now = utcnow()
+    store.create_portal_session(portal_session("a1", "ann", now=now))
+    store.create_portal_session(portal_session("b1", "bob", now=now))
+    store.set_password_hash("ann", "y", "cli:root", "password changed")
+    assert store.get_portal_session("a1").end_reason == "password changed"
+    assert store.get_portal_session("b1").live(now)
+    with pytest.raises(UnknownUserError):
+        store.set_password_hash("ghost", "y", "cli:root", "no one")
+
+
+def test_throttle_counts_all_or_nothing_and_refunds_only_its_own(store):
+    now = utcnow()
+    account, address = ThrottleRule("user:ann", 2, 60), ThrottleRule("ip:192.0.2.1", 3, 60)
+    assert store.throttle_take([account, address], now) == 0
+    assert store.throttle_take([account, address], now) == 0
+    # The account refuses: the address must not count this attempt.
+    assert store.throttle_take([account, address], now) > 0
+    other = ThrottleRule("user:bob", 5, 60)
+    assert store.throttle_take([other, address], now) == 0  # the address's third
+    assert store.throttle_take([other, address], now) > 0
+    store.throttle_refund("user:bob")  # bob's success gives back bob's attempt only
+    assert store.throttle_take([other, address], now) > 0
+    store.throttle_refund("ip:192.0.2.1")
+    assert store.throttle_take([other, address], now) == 0
+    for _ in range(5):
+        store.throttle_refund("user:nobody")  # a key never counted: nothing happens
+    assert store.throttle_take([ThrottleRule("user:nobody", 1, 60)], now) == 0
+
+
+def test_concurrent_attempts_never_pass_the_limit(store):
+    now = utcnow()
+    rule = ThrottleRule("user:ann", 10, 900)
+    allowed = []
+
+    def attempt(index: int) -> None:
+        if store.throttle_take([rule, ThrottleRule(f"ip:192.0.2.{index}", 30, 900)], now) == 0:
+            allowed.append(index)
+
+    run_threads(30, attempt)
+    assert len(allowed) == 10
+
+
+def test_old_sessions_and_finished_windows_are_purged(store):
+    store.create_user("ann", "user", "x", 0, actor="t")
+    now = utcnow()
+    store.create_portal_session(portal_session("live", now=now))
+    store.create_portal_session(portal_session("ended", now=now - timedelta(days=2)))
+    store.end_portal_session("ended", "signed out", now - timedelta(days=2))
+    store.create_portal_session(portal_session("idle", minutes=1, now=now - timedelta(days=3)))
+    store.throttle_take([ThrottleRule("user:old", 1, 60)], now - timedelta(hours=1))
+    store.throttle_take([ThrottleRule("user:new", 1, 60)], now)
+    assert store.purge_sign_in_state(now) == 3
+    assert store.get_portal_session("live") is not None
+    assert store.get_portal_session("ended") is None and store.get_portal_session("idle") is None
+    assert store.throttle_take([ThrottleRule("user:new", 1, 60)], now) > 0
+
+
+def test_migration_6_takes_the_session_key_out_of_the_settings(engine, monkeypatch):
+    import tokenworks.store.duckdb_store as duckdb_store
+
+    monkeypatch.setattr(duckdb_store, "MIGRATIONS", schema.MIGRATIONS[:4])
+    if engine.postgres:
+        postgres_schema = pytest.importorskip("tokenworks.store.postgres_schema")
+        monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:4])
+    old = engine.open()
+    old.set_setting("portal.session_key", "the-old-key-in-the-database", "host", "first start",
+                    secret=True)
+    old.set_setting("users.self_signup", "false", "root", "kept")
+    old.close()
+    monkeypatch.undo()
+
+    store = engine.open()
+    try:
+        assert store.schema_version() == schema.LATEST
+        assert store.get_setting("portal.session_key") is None
+        assert store.get_setting("users.self_signup") == "false"
+    finally:
+        store.close()

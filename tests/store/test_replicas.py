@@ -11,15 +11,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from conftest import write_registry
-from serving import Server, start_server
+from serving import ADMIN_PASSWORD, Server, start_server
 
 from tokenworks.api.keys import create_key
 from tokenworks.config import load_registry
 from tokenworks.host import Host
+from tokenworks.portals import throttle
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +131,48 @@ def test_two_replicas_share_switches_and_keep_the_books(pg_engine, tmp_path: Pat
         assert host.store.balance("erin") == GRANT - COST * CALLS
         calls = host.store.list_calls("erin", limit=10_000)
         assert len(calls) == CALLS and all(c.status == "succeeded" for c in calls)
+
+
+def test_portal_sessions_and_sign_in_limits_span_replicas(pg_engine, tmp_path: Path) -> None:
+    """Replicas sharing the key ($TOKENWORKS_SECRET_KEY) share sessions: a sign-in on one
+    opens pages on the other, a sign-out on the other ends it on both, and wrong passwords
+    are counted together."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def call(server: Server, path: str, form: dict[str, str] | None = None,
+             cookie: str = "") -> tuple[int, Message, str]:
+        data = urlencode(form).encode() if form is not None else None
+        sent = urllib.request.Request(f"{server.url}{path}", data,
+                                      {"Cookie": cookie, "Accept": "text/html"})
+        try:
+            with opener.open(sent, timeout=60) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read().decode()
+
+    shared = {"TOKENWORKS_SECRET_KEY": "replicas-share-this-key-" + "x" * 24}
+    a, b = [start_server(tmp_path / name, builtin='"text_tools"', store=pg_engine.location,
+                         extra_env=shared) for name in ("a", "b")]
+    try:
+        status, headers, _ = call(a, "/signin", {"name": "admin", "password": ADMIN_PASSWORD})
+        assert status == 303
+        (cookie,) = [value.split(";", 1)[0] for value in headers.get_all("set-cookie")
+                     if value.startswith("tw_session=")]
+        assert call(b, "/history", cookie=cookie)[0] == 200
+        page = call(b, "/signout", cookie=cookie)[2]
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert call(b, "/signout", {"csrf": csrf}, cookie=cookie)[0] == 303
+        assert call(a, "/history", cookie=cookie)[0] == 303  # ended on A too
+        assert not (a.registry.parent / "tokenworks.session-key").exists()  # from the env
+
+        codes = [call(server, "/signin", {"name": "ghost", "password": "guess-guess"})[0]
+                 for server in [a, b] * (throttle.ACCOUNT_LIMIT // 2 + 1)]
+        limit = throttle.ACCOUNT_LIMIT
+        assert codes == [401] * limit + [429] * (len(codes) - limit)
+    finally:
+        for replica in (a, b):
+            replica.stop()

@@ -1,0 +1,93 @@
+"""Sign-in and sign-up throttling: the policy (the counting is the store's, shared by
+replicas and atomic: base.SessionStore.throttle_take).
+
+Every sign-in attempt is counted before its password is checked, so concurrent guesses
+cannot slip past a limit while scrypt runs. Which counters an attempt takes depends on
+whether the browser holds a *device cookie* for the account (OWASP's "device cookies"): a
+signed cookie a browser receives when it signs in to that account.
+
+- A browser without the account's device cookie: ``ACCOUNT_LIMIT`` attempts per account
+  and ``ADDRESS_LIMIT`` per client address, per ``WINDOW``.
+- A browser with it: ``DEVICE_LIMIT`` attempts for that cookie per ``WINDOW``, and no
+  account or address counter: someone guessing an account's password, however often and
+  from wherever, cannot lock its owner out of a browser they signed in from before.
+
+A refusal lasts until the window of the counter that refused ends: ``WINDOW`` at most. A
+successful sign-in gives back the one attempt it used on each counter, never more, so one
+account's success cannot reset what another account's or anyone else's failures counted.
+Sign-up attempts are counted per address, ``users.signups_per_hour`` per hour, whether
+they create an account or not (a failed one still tells whether a name is taken).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.requests import Request
+
+from tokenworks.host import Host
+from tokenworks.store.base import ThrottleRule
+
+from .client_address import client_address
+
+WINDOW = 15 * 60.0  # seconds
+ACCOUNT_LIMIT = 10
+ADDRESS_LIMIT = 30
+DEVICE_LIMIT = 10
+SIGNUP_WINDOW = 3600.0
+DEVICE_COOKIE = "tw_device"
+DEVICE_DAYS = 365
+_DEVICE_SALT = "tokenworks-device"
+_NAME_IN_KEY = 64  # longer names cannot exist; the key stays short anyway
+
+
+def address_key(host: Host, request: Request) -> str:
+    return f"ip:{client_address(request, host.config.portal.trusted_proxies)}"
+
+
+def _device_serializer(host: Host) -> URLSafeSerializer:
+    return URLSafeSerializer(host.secret.current(), salt=_DEVICE_SALT)
+
+
+def device_cookie(host: Host, name: str) -> str:
+    """A new device cookie's value for a browser that just signed in as ``name``."""
+    return _device_serializer(host).dumps({"u": name, "d": secrets.token_urlsafe(16)})
+
+
+def _device_of(host: Host, request: Request, name: str) -> str | None:
+    """The id of the request's device cookie if it was issued for ``name``."""
+    value = request.cookies.get(DEVICE_COOKIE)
+    if not value:
+        return None
+    try:
+        data = _device_serializer(host).loads(value)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != name or not isinstance(data.get("d"), str):
+        return None
+    return data["d"]
+
+
+def sign_in_rules(host: Host, request: Request, name: str) -> list[ThrottleRule]:
+    device = _device_of(host, request, name)
+    if device is not None:
+        return [ThrottleRule(f"device:{device}", DEVICE_LIMIT, WINDOW)]
+    return [ThrottleRule(f"user:{name.lower()[:_NAME_IN_KEY]}", ACCOUNT_LIMIT, WINDOW),
+            ThrottleRule(address_key(host, request), ADDRESS_LIMIT, WINDOW)]
+
+
+def sign_up_rule(host: Host, request: Request) -> ThrottleRule:
+    return ThrottleRule(f"signup:{address_key(host, request).removeprefix('ip:')}",
+                        host.config.users.signups_per_hour, SIGNUP_WINDOW)
+
+
+def refund(host: Host, rules: list[ThrottleRule]) -> None:
+    for rule in rules:
+        host.store.throttle_refund(rule.key)
+
+
+def wait_text(seconds: float) -> str:
+    if seconds <= 90:
+        return f"{int(seconds) + 1} s"
+    return f"{int(seconds // 60) + 1} min"
