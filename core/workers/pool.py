@@ -70,8 +70,16 @@ class _Worker:
 
 @dataclass
 class _Load:
+    """One function's calls in the pool; its waiters sleep on ``ready`` (sharing the pool's
+    lock), so a worker coming free wakes one caller that can use it, not every waiter."""
+
+    ready: threading.Condition
     running: int = 0
     waiting: int = 0
+    limit: int = 1  # as the latest lease asked
+
+    def can_run(self) -> bool:
+        return self.running < self.limit
 
 
 class Lease:
@@ -107,7 +115,8 @@ class WorkerPool:
         self._limits = child.Limits(settings.memory_mb,
                                     int(settings.max_result_mb * 2**20))
         self._context = multiprocessing.get_context("forkserver")
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # the pool's state (wait_ready)
         self._workers: list[_Worker] = []
         self._idle: list[_Worker] = []
         self._starting = 0
@@ -199,7 +208,8 @@ class WorkerPool:
                 if self._plan_file is not None:  # the fork server has read it by now
                     remove_plan(self._plan_file)
                     self._plan_file = None
-            self._changed.notify_all()
+            self._changed.notify_all()  # wait_ready
+            self._wake()
 
     def _start_worker(self, spare: bool) -> _Worker:
         assert self._plan is not None
@@ -248,13 +258,16 @@ class WorkerPool:
         # outside any function's queue; then they compete like any other call.
         self.wait_ready()
         with self._changed:
-            load = self._loads.setdefault(function, _Load())
+            load = self._loads.get(function)
+            if load is None:
+                load = self._loads[function] = _Load(threading.Condition(self._lock))
+            load.limit = limit
             deadline: float | None = None
             try:
                 while True:
                     if self._state == "closed":
                         raise BusyError(function, "the host is shutting down", 5)
-                    claim = self._claim() if load.running < limit else None
+                    claim = self._claim() if load.can_run() else None
                     if claim is not None:
                         break
                     if deadline is None:
@@ -265,7 +278,7 @@ class WorkerPool:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise self._busy(function, load, limit)
-                    self._changed.wait(remaining)
+                    load.ready.wait(remaining)
             finally:
                 if deadline is not None:
                     load.waiting -= 1
@@ -279,7 +292,7 @@ class WorkerPool:
             with self._changed:
                 self._starting -= 1
                 load.running -= 1
-                self._changed.notify_all()
+                self._wake(load)
             raise BusyError(function, "no worker could be started", 5) from None
         with self._changed:
             self._starting -= 1
@@ -309,10 +322,22 @@ class WorkerPool:
             why = "every worker is busy"
         return BusyError(function, why, math.ceil(self.settings.queue_wait))
 
+    def _wake(self, freed: _Load | None = None) -> None:
+        """A worker (and maybe ``freed``'s slot) came free: wake one waiter that can use it,
+        the freed function's first (under the lock)."""
+        if freed is not None and freed.waiting and freed.can_run():
+            freed.ready.notify()
+            return
+        for load in self._loads.values():
+            if load.waiting and load.can_run():
+                load.ready.notify()
+                return
+
     def _give_back(self, function: str, worker: _Worker, broken: bool) -> None:
         replace = False
         with self._changed:
-            self._loads[function].running -= 1
+            load = self._loads[function]
+            load.running -= 1
             worker.last_used = time.monotonic()
             if broken or self._state == "closed":
                 if worker in self._workers:
@@ -323,7 +348,7 @@ class WorkerPool:
             else:
                 self._idle.append(worker)
             retired = self._retire_idle_spares()
-            self._changed.notify_all()
+            self._wake(load)
         for idle in retired:
             _stop_worker(idle)
         if broken:
@@ -375,6 +400,10 @@ class WorkerPool:
             return RunResult("invalid_result", None, "the result is not UTF-8 text",
                              f"worker {worker.pid} sent bytes that are not UTF-8")
         except (EOFError, OSError):
+            if self._state == "closed":  # close() stopped it
+                return RunResult("failed", None, "the host shut down while it ran",
+                                 f"worker {worker.pid} was stopped at shutdown",
+                                 worker_died=True)
             return RunResult("failed", None, "its worker process died",
                              f"worker {worker.pid} {_ending(worker)}", worker_died=True)
 
@@ -423,6 +452,8 @@ class WorkerPool:
             self._state = "closed"
             workers, self._workers, self._idle = list(self._workers), [], []
             self._changed.notify_all()
+            for load in self._loads.values():
+                load.ready.notify_all()
         for worker in workers:
             worker.connection.close()  # an idle worker ends on its own at EOF
         for worker in workers:
