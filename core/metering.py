@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -103,10 +104,25 @@ class Invoker:
         self._catalog = catalog
         self._pool = pool
         self.cache = ResultCache(store)
+        self._active = 0  # calls between validation and their outcome (shutdown waits)
+        self._settled = threading.Condition()
 
     def call(
         self, function: str, user: str, payload: dict[str, Any] | BaseModel,
         call_id: str | None = None,
+    ) -> CallOutcome:
+        with self._settled:
+            self._active += 1
+        try:
+            return self._call(function, user, payload, call_id)
+        finally:
+            with self._settled:
+                self._active -= 1
+                self._settled.notify_all()
+
+    def _call(
+        self, function: str, user: str, payload: dict[str, Any] | BaseModel,
+        call_id: str | None,
     ) -> CallOutcome:
         view = self._catalog.view(function)
         spec = view.spec
@@ -249,8 +265,14 @@ class Invoker:
         log.info("call %s: replayed (%s)", record.call_id, record.status)
         return _outcome(record, replayed=True)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: float = 5.0) -> None:
+        """Stop the workers, then give the calls they were running ``wait`` seconds to be
+        settled (released) before the store closes under them."""
         self._pool.close()
+        deadline = time.monotonic() + wait
+        with self._settled:
+            while self._active and (remaining := deadline - time.monotonic()) > 0:
+                self._settled.wait(remaining)
 
 
 def _checked_blocks(result_json: str, declared: tuple[str, ...]) -> list[Block]:
@@ -275,7 +297,7 @@ def _tell_user(function: str, timeout: float, call_id: str, run: RunResult) -> s
     if run.status == "invalid_result":
         return f"{function} returned an invalid result: {run.error}"
     if run.worker_died:
-        return f"{function} failed: its worker process died (reference {call_id})"
+        return f"{function} failed: {run.error} (reference {call_id})"
     return f"{function} failed (reference {call_id})"
 
 

@@ -201,3 +201,23 @@ def test_the_host_process_runs_no_function_code(host, tmp_path):
     wait_for_workers(host, 2)  # the one that exited is replaced
     pids = {worker.pid for worker in host.workers._workers}
     assert pids and os.getpid() not in pids
+
+
+def test_calls_running_at_shutdown_are_released_before_the_store_closes(make_host):
+    host = make_host("hostile.py", registry="[workers]\ncount = 2\n", sweep=False)
+    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    outcomes = []
+    running = threading.Thread(target=lambda: outcomes.append(
+        host.call("hostile_spin", "ann", {}, call_id="c-shut")))
+    running.start()
+    time.sleep(0.3)  # it spins in its worker now
+    host.close()  # stops the workers, waits for the call to be settled, closes the store
+    running.join(5)
+
+    [outcome] = outcomes
+    assert outcome.status == "failed" and outcome.charged == 0
+    assert "the host shut down while it ran" in outcome.error
+    again = make_host("hostile.py", sweep=False)  # the same store, reopened
+    assert again.store.get_call("c-shut").status == "failed"
+    assert again.store.balance("ann") == GRANT
+    assert_books(again)
