@@ -89,6 +89,7 @@ class Options:
     users: int = 4
     warmup: int = 5  # calls per thread before the timed run (charged, checked, not timed)
     label: str = ""
+    per_function: int | None = None  # [workers] per_function; None: the server's default
 
 
 def is_postgres(store: str | None) -> bool:
@@ -273,15 +274,16 @@ class Server:
 class Workspace:
     """A temp registry with the no-op plugin, and the `tokenworks` CLI on a store."""
 
-    def __init__(self, root: Path, store: str | None) -> None:
+    def __init__(self, root: Path, store: str | None, per_function: int | None = None) -> None:
         self.root = root
         (root / "local_plugins").mkdir(exist_ok=True)
         (root / "local_plugins" / "noop.py").write_text(NOOP_PLUGIN)
         self.registry = root / "registry.toml"
+        workers = f"[workers]\nper_function = {per_function}\n" if per_function else ""
         self.registry.write_text(
             '[store]\npath = "store.duckdb"\n'
             '[plugins]\nfolder = "local_plugins"\nentry_points = false\n'
-            '[users]\nstarting_grant = 0\n')
+            f'[users]\nstarting_grant = 0\n{workers}')
         self.store = store or str(root / "store.duckdb")
 
     def cli(self, *args: str, stdin: str | None = None, check: bool = True
@@ -511,7 +513,7 @@ def run(options: Options, root: Path | None = None) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         if root is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tw-load-")))
-        space = Workspace(root, options.store)
+        space = Workspace(root, options.store, options.per_function)
         pg_url = space.store if is_postgres(space.store) else None
         postmaster = pg_postmaster(pg_url) if pg_url else None
         started_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -718,6 +720,10 @@ def main() -> None:
                         help="with --suite: a PostgreSQL server where the bench may CREATE and "
                              "DROP a throwaway DATABASE (e.g. postgresql://postgres@127.0.0.1"
                              ":5432/postgres)")
+    parser.add_argument("--per-function", type=int, metavar="N",
+                        help="calls of the no-op that may run at once on a server "
+                             "([workers] per_function; default: the server's, half its "
+                             "worker processes)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     if args.postgres and not args.suite:
@@ -728,7 +734,7 @@ def main() -> None:
         parser.error("--postgres takes a postgresql:// URL")
     options = Options(store=args.store, replicas=args.replicas, concurrency=args.concurrency,
                       calls=args.calls, seconds=args.seconds, users=args.users,
-                      warmup=args.warmup)
+                      warmup=args.warmup, per_function=args.per_function)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     try:
