@@ -123,7 +123,7 @@ def write_key_file(path: Path, key: str, *, replace: bool) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    private_files.sync_folder(path.parent)
 
 
 def rotate(config: RegistryConfig) -> Path:
@@ -138,11 +138,3 @@ def rotate(config: RegistryConfig) -> Path:
                               "the process")
     write_key_file(path, new_key(), replace=True)
     return path
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -44,6 +44,7 @@ from typing import Any
 
 from ..errors import StorageUnavailableError
 from .base import QuarantinedJournal
+from .private_files import sync_folder
 
 log = logging.getLogger("tokenworks.store")
 
@@ -122,7 +123,7 @@ class CallJournal:
             else:
                 leftover.path.unlink()
         if judged:  # nothing to make durable on a start without leftovers
-            _sync_folder(self._folder)
+            sync_folder(self._folder)
 
     def _segment_paths(self) -> list[Path]:
         numbered = []
@@ -165,7 +166,7 @@ class CallJournal:
         path = self._folder / f"{self._prefix}{number:08d}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         try:
-            _sync_folder(self._folder)  # the new name must survive a crash too
+            sync_folder(self._folder)  # the new name must survive a crash too
         except OSError:
             os.close(fd)
             path.unlink(missing_ok=True)  # empty: nothing in it to keep
@@ -380,11 +381,3 @@ def describe(error: OSError) -> str:
     if error.errno:
         return f"[Errno {error.errno}] {error.strerror or errno.errorcode.get(error.errno, '')}"
     return type(error).__name__
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

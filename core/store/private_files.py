@@ -93,3 +93,12 @@ def store_files(store: Path) -> list[tuple[Path, str]]:
 def tighten_store_files(store: Path) -> int:
     """Tighten every file of the store; returns how many were too open."""
     return sum(tighten(path, what) for path, what in store_files(store))
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a file's creation, rename or removal in ``folder`` survive a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
