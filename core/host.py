@@ -133,6 +133,7 @@ class Host:
                 self.store.purge_sign_in_state(utcnow())  # old sessions, finished windows
             except Exception:
                 log.exception("purging old portal sessions failed")
+            self.workers.retire_idle()  # spare workers left over from a busy spell
 
     # -- users and tokens -------------------------------------------------------------
 

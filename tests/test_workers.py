@@ -221,3 +221,25 @@ def test_calls_running_at_shutdown_are_released_before_the_store_closes(make_hos
     assert again.store.get_call("c-shut").status == "failed"
     assert again.store.balance("ann") == GRANT
     assert_books(again)
+
+
+def test_spare_workers_start_while_all_are_busy_and_stop_once_idle(make_host, monkeypatch):
+    from tokenworks.workers import pool
+
+    host = make_host("hostile.py", "meter_probe.py", registry="[workers]\ncount = 1\n",
+                     sweep=False)
+    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    hung = threading.Thread(target=host.call, args=("hostile_hang", "ann", {}))
+    hung.start()
+    try:
+        time.sleep(0.2)  # the one worker hangs: another function gets a spare
+        assert host.call("probe_ok", "ann", {"text": "beside it"}).ok
+        assert host.workers.stats()["workers"] == 2
+    finally:
+        hung.join(10)
+    wait_for_workers(host, 2)  # the hung worker was replaced; the spare is idle
+    monkeypatch.setattr(pool, "SPARE_IDLE", 0.0)
+    assert host.workers.retire_idle() == 1
+    assert host.workers.stats()["workers"] == 1
+    assert host.call("probe_ok", "ann", {"text": "still served"}).ok
+    assert_books(host)

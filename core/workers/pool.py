@@ -356,6 +356,15 @@ class WorkerPool:
         if replace:
             threading.Thread(target=self._add_worker, args=(False,), daemon=True).start()
 
+    def retire_idle(self) -> int:
+        """Stop spare workers idle for SPARE_IDLE seconds (calls do it as they end; the
+        host's sweep does it when calls have stopped coming); returns how many."""
+        with self._changed:
+            retired = self._retire_idle_spares()
+        for worker in retired:
+            _stop_worker(worker)
+        return len(retired)
+
     def _retire_idle_spares(self) -> list[_Worker]:
         now = time.monotonic()
         retired = [w for w in self._idle if w.spare and now - w.last_used > SPARE_IDLE]
