@@ -56,15 +56,16 @@ def chart_and_table(title: str, chart: pd.DataFrame | alt.Chart, table: pd.DataF
 def page() -> None:
     require_admin()
     host = get_host()
-    common.header("Monitoring", "Calls started in the chosen window; times in UTC.")
+    common.header("Monitoring", "The workers now, and the calls started in the chosen "
+                                "window; times in UTC.")
     storage.show_quarantined_journals(host)
+    failures.workers_section(host)
+
+    st.subheader("Calls")
     label = st.selectbox("Window", WINDOW_CHOICES, index=1, key="monitor_window")
     now = utcnow()
     start = common.window_start(label, now)
     calls = host.store.calls_since(start)
-
-    failures.workers_section(host)
-
     summary = stats.summary(calls)
     cells = st.columns(5)
     cells[0].metric("Calls", summary.calls)
