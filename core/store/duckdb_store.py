@@ -1,6 +1,6 @@
 """The embedded store on DuckDB.
 
-DuckDB facts measured on these machines (see DESIGN.md) shape this module:
+DuckDB facts measured on these machines (docs/duckdb.md) shape this module:
 - one connection per process, a fresh cursor for every operation (a shared cursor
   fails at once with "connection is busy" under threads);
 - write conflicts raise and must be rolled back and retried;

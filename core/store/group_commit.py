@@ -1,7 +1,7 @@
 """Group commit: the writes of many threads, committed as one DuckDB transaction.
 
 Why this exists: every store write runs behind one process-wide writer, deliberately,
-because DuckDB can lose one of two racing updates of a row without an error (DESIGN.md).
+because DuckDB can lose one of two racing updates of a row without an error (docs/duckdb.md).
 With one transaction per write, threads queued for that writer one commit at a time and
 8 threads got no more done than one, while each transaction costs milliseconds of fixed
 overhead (BEGIN, per-statement planning, COMMIT). So a write is a request in a queue:

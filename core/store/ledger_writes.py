@@ -18,7 +18,7 @@ Every balance change goes through change_balances (check and change in one state
 a balance never goes negative), except a whole call's: its tokens were reserved, so it is
 written compare-and-set from the balance the store knows (set_balances). The process-wide
 writer runs one transaction at a time, so these statements never race each other
-(DESIGN.md, "Lost updates").
+(docs/duckdb.md, "Lost updates").
 """
 
 from __future__ import annotations
