@@ -213,6 +213,14 @@ def coerce_blocks(value: Any) -> list[Block]:
     return [_coerce_item(index, item) for index, item in enumerate(value)]
 
 
+def check_kinds(blocks: list[Block], declared: tuple[str, ...]) -> None:
+    """Raise InvalidResult if ``blocks`` hold a kind the function's spec does not declare."""
+    undeclared = sorted({block.kind for block in blocks} - set(declared))
+    if undeclared:
+        raise InvalidResult(f"returned {', '.join(undeclared)} blocks, which its spec does "
+                            f"not declare (declared: {', '.join(declared)})")
+
+
 def _coerce_item(index: int, item: Any) -> Block:
     if isinstance(item, _Block):
         return item  # validated when it was made, and frozen since

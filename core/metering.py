@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .blocks import Block, blocks_from_json, blocks_to_json
+from .blocks import Block, blocks_from_json, blocks_to_json, check_kinds
 from .catalog import Catalog, FunctionView
 from .errors import (
     BusyError,
@@ -118,7 +118,8 @@ class Invoker:
         finally:
             with self._settled:
                 self._active -= 1
-                self._settled.notify_all()
+                if not self._active:  # only shutdown waits, and only for none in flight
+                    self._settled.notify_all()
 
     def _call(
         self, function: str, user: str, payload: dict[str, Any] | BaseModel,
@@ -283,10 +284,7 @@ def _checked_blocks(result_json: str, declared: tuple[str, ...]) -> list[Block]:
     except ValidationError as error:
         raise ValueError(f"its blocks do not validate ({error.error_count()} problems)") \
             from None
-    undeclared = sorted({block.kind for block in blocks} - set(declared))
-    if undeclared:
-        raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec does not "
-                         f"declare (declared: {', '.join(declared)})")
+    check_kinds(blocks, declared)
     return blocks
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..blocks import blocks_to_json, coerce_blocks
+from ..blocks import blocks_to_json, check_kinds, coerce_blocks
 from ..loader import warm
 from ..spec import Function
 from . import preload, protocol
@@ -72,10 +72,7 @@ def answer(functions: dict[str, Function], request: dict[str, Any],
         return _failure(error), None
     try:
         blocks = coerce_blocks(raw)
-        undeclared = sorted({block.kind for block in blocks} - set(function.spec.returns))
-        if undeclared:
-            raise ValueError(f"returned {', '.join(undeclared)} blocks, which its spec does "
-                             f"not declare (declared: {', '.join(function.spec.returns)})")
+        check_kinds(blocks, function.spec.returns)
         result = blocks_to_json(blocks).encode()
     except (TypeError, ValueError) as error:  # coerce_blocks says what is wrong in a line
         return {"status": "invalid_result",
@@ -88,7 +85,7 @@ def answer(functions: dict[str, Function], request: dict[str, Any],
         return {"status": "invalid_result",
                 "error": f"the result is {_mib(len(result))}, over the limit of "
                          f"{_mib(limits.max_result_bytes)}"}, None
-    return {"status": "succeeded", "size": len(result)}, result
+    return {"status": "succeeded"}, result
 
 
 def _failure(error: BaseException) -> dict[str, Any]:

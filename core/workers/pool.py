@@ -59,6 +59,7 @@ class RunResult:
     error: str | None = None  # what went wrong (an exception's text: for admins)
     detail: str | None = None  # a traceback or how the worker ended (for admins)
     worker_died: bool = False
+    reusable: bool = True  # False: the worker is dead, overdue or lied; it is stopped
 
 
 class _Worker:
@@ -92,20 +93,13 @@ class Lease:
 
     def run(self, input_json: str, timeout: float) -> RunResult:
         result = self._pool._run(self.worker, self.function, input_json, timeout)
-        self._broken = result.status == "timeout" or result.worker_died or (
-            result.status == "invalid_result" and result.detail is not None)
+        self._broken = not result.reusable
         return result
 
     def release(self) -> None:
         if not self._released:
             self._released = True
             self._pool._give_back(self.function, self.worker, broken=self._broken)
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
 
 
 class WorkerPool:
@@ -400,27 +394,30 @@ class WorkerPool:
                 return RunResult("invalid_result", None,
                                  "the result is over the size limit of "
                                  f"{self.settings.max_result_mb:g} MiB",
-                                 f"worker {worker.pid} sent an oversized result")
+                                 f"worker {worker.pid} sent an oversized result",
+                                 reusable=False)
             return RunResult("succeeded", data.decode())
         except protocol.ProtocolError as error:
             return RunResult("invalid_result", None, "the worker sent a malformed answer",
-                             f"worker {worker.pid}: {error}")
+                             f"worker {worker.pid}: {error}", reusable=False)
         except UnicodeDecodeError:
             return RunResult("invalid_result", None, "the result is not UTF-8 text",
-                             f"worker {worker.pid} sent bytes that are not UTF-8")
+                             f"worker {worker.pid} sent bytes that are not UTF-8",
+                             reusable=False)
         except (EOFError, OSError):
             if self._state == "closed":  # close() stopped it
                 return RunResult("failed", None, "the host shut down while it ran",
                                  f"worker {worker.pid} was stopped at shutdown",
-                                 worker_died=True)
+                                 worker_died=True, reusable=False)
             return RunResult("failed", None, "its worker process died",
-                             f"worker {worker.pid} {_ending(worker)}", worker_died=True)
+                             f"worker {worker.pid} {_ending(worker)}", worker_died=True,
+                             reusable=False)
 
     def _overdue(self, worker: _Worker, timeout: float) -> RunResult:
         log.warning("worker %s: the call ran past its %g s timeout; killing it", worker.pid,
                     timeout)
         return RunResult("timeout", None, f"timed out after {timeout:g} s",
-                         f"worker {worker.pid} was killed at the timeout")
+                         f"worker {worker.pid} was killed at the timeout", reusable=False)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -448,10 +445,6 @@ class WorkerPool:
                     "starting": self._starting,
                     "running": sum(load.running for load in self._loads.values()),
                     "waiting": sum(load.waiting for load in self._loads.values())}
-
-    @property
-    def started(self) -> bool:
-        return self._state in ("starting", "ready")
 
     def close(self) -> None:
         """Stop every worker (the fork server ends with the process)."""

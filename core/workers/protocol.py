@@ -5,7 +5,7 @@ a bounded size (unpickling it would let a plugin run code in the host) and check
 
 host -> worker  request: {"function": name, "input": canonical input JSON}
 worker -> host  hello:   {"pid": int, "preloaded": bool, "failed": {plugin: error}}
-                answer:  {"status": "succeeded", "size": bytes}, then the result JSON itself
+                answer:  {"status": "succeeded"}, then the result JSON itself
                          {"status": "failed", "error": "ValueError: ...", "traceback": "..."}
                          {"status": "invalid_result", "error": "item 0 is a dict, not a block"}
 """
