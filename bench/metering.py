@@ -148,11 +148,11 @@ def breakdown(host: Host, user: str, calls: int) -> dict[str, float]:
     timed(host.store, "finish_call",
           "store.finish_call: capture, a transaction" if durable else
           "store.finish_call: journal the call (synced)")
-    timed(host.invoker, "_run", "run in worker pool + check blocks")
+    timed(host.meter, "_run", "run in worker pool + check blocks")
     total = sum(call_latencies(host, user, calls))
     for attribute in ("state_version", "begin_call", "finish_call"):
         delattr(host.store, attribute)
-    delattr(host.invoker, "_run")
+    delattr(host.meter, "_run")
     result = {label: seconds * 1000 / calls for label, seconds in spent.items()}
     result["other (validation, hashing, logging)"] = total / calls - sum(result.values())
     result["total"] = total / calls

@@ -26,8 +26,8 @@ from .blocks import blocks_from_json, blocks_to_json
 from .host import Host
 from .loader import Candidate, PluginRecord, file_candidate
 from .result_cache import ttl_text
-from .sandbox import CALLER, PluginLike, candidate_for, fund_caller, sandbox_host
 from .spec import Function
+from .throwaway_host import CALLER, PluginLike, candidate_for, fund_caller, throwaway_host
 from .widgets import WIDGETS, UnrenderableSchema, form_widgets
 
 Status = Literal["pass", "warn", "fail"]
@@ -97,7 +97,7 @@ def check_plugin(
     section = {candidate.name: dict(settings)} if settings is not None else None
     # The report says what went wrong; the loader's and meter's own log lines would only
     # repeat it, out of order, on stderr.
-    with _quiet("tokenworks"), sandbox_host([candidate], settings=section,
+    with _quiet("tokenworks"), throwaway_host([candidate], settings=section,
                                              strict=False) as host:
         record = host.discovery.plugin(candidate.name)
         assert record is not None

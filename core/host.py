@@ -20,7 +20,7 @@ from .catalog import Catalog, FunctionView
 from .config import RegistryConfig, load_registry
 from .errors import TokenworksError, UnknownUserError
 from .loader import Discovery, discover
-from .metering import CallOutcome, Invoker
+from .meter import CallOutcome, Meter
 from .passwords import generate_password, hash_password, verify_password
 from .secret_key import SecretKey
 from .store import BooksReport, Store, User, utcnow
@@ -54,7 +54,7 @@ class Host:
                         "calls run in worker processes, sized by [workers] count")
         self.workers = WorkerPool(
             lambda warm: WorkerPlan.of(config, self.discovery, warm), config.workers)
-        self.invoker = Invoker(self.store, self.catalog, self.workers)
+        self.meter = Meter(self.store, self.catalog, self.workers)
         if not self.store.shared:
             # One process owns an embedded store, so any call still "running" at start-up
             # was cut short by a crash: give its tokens back.
@@ -67,7 +67,7 @@ class Host:
             self.sweep()
         # Results of other plugin versions can never match (the key holds the version);
         # dropping them at start keeps the cache from filling up with them.
-        purged = self.invoker.cache.purge(self._function_versions())
+        purged = self.meter.cache.purge(self._function_versions())
         if purged:
             log.info("result cache: dropped %d expired or out-of-date entries", purged)
         # The portal's session signing key (read on first use, never from the store).
@@ -90,7 +90,7 @@ class Host:
         self, function: str, user: str, payload: dict[str, Any] | BaseModel,
         call_id: str | None = None,
     ) -> CallOutcome:
-        return self.invoker.call(function, user, payload, call_id)
+        return self.meter.call(function, user, payload, call_id)
 
     def warm(self) -> list[str]:
         """Start the worker processes with every plugin's ``warm`` hook run first, and wait
@@ -104,6 +104,10 @@ class Host:
 
     def functions(self) -> list[FunctionView]:
         return self.catalog.views()
+
+    def function(self, name: str) -> FunctionView:
+        """One function as callers see it now (switch, cost); UnknownFunctionError if none."""
+        return self.catalog.view(name)
 
     def health(self) -> list[str]:
         """Why the host cannot serve every call now (empty: it can). Fit for anyone to read:
@@ -128,7 +132,7 @@ class Host:
                 self.sweep()
             except Exception:  # the sweep must outlive a transient store error
                 log.exception("sweep failed")
-            self.invoker.cache.purge(self._function_versions())  # expired entries
+            self.meter.cache.purge(self._function_versions())  # expired entries
             try:
                 self.store.purge_sign_in_state(utcnow())  # old sessions, finished windows
             except Exception:
@@ -277,7 +281,7 @@ class Host:
         if function is not None:
             self.catalog.view(function)  # an unknown name is an error, not "0 dropped"
         _need_reason(reason)
-        return self.invoker.cache.clear(function, actor, reason.strip())
+        return self.meter.cache.clear(function, actor, reason.strip())
 
     def _function_versions(self) -> dict[str, str]:
         return {name: function.spec.plugin_version
@@ -290,7 +294,7 @@ class Host:
 
     def close(self) -> None:
         self._stop.set()
-        self.invoker.shutdown()
+        self.meter.shutdown()
         self.store.close()
 
     def __enter__(self) -> Host:

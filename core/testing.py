@@ -31,8 +31,8 @@ from pydantic import BaseModel
 from .blocks import Block
 from .checker import CheckReport, check_plugin
 from .host import Host
-from .metering import CallOutcome
-from .sandbox import CALLER, PluginLike, candidate_for, fund_caller, sandbox_host
+from .meter import CallOutcome
+from .throwaway_host import CALLER, PluginLike, candidate_for, fund_caller, throwaway_host
 
 __all__ = [
     "CallFailed",
@@ -80,7 +80,7 @@ def temporary_host(
     instead of silently registering nothing.
     """
     candidates = [candidate_for(plugin) for plugin in plugins]
-    with sandbox_host(candidates, builtin=builtin, settings=settings, registry=registry,
+    with throwaway_host(candidates, builtin=builtin, settings=settings, registry=registry,
                       strict=strict) as host:
         yield host
 
@@ -97,7 +97,7 @@ def registered(
     """
     candidate = candidate_for(plugin, name)
     section = {candidate.name: settings} if settings is not None else None
-    with sandbox_host([candidate], settings=section, strict=strict) as host:
+    with throwaway_host([candidate], settings=section, strict=strict) as host:
         yield host
 
 

@@ -18,7 +18,7 @@ from conftest import plugin_runs, run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
-from tokenworks.metering import CallOutcome
+from tokenworks.meter import CallOutcome
 from tokenworks.store import NewCall, utcnow
 
 THREADS = 8

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from tokenworks import blocks
 from tokenworks.errors import InvalidInputError
 from tokenworks.host import Host
-from tokenworks.metering import CallOutcome
+from tokenworks.meter import CallOutcome
 from tokenworks.plugins.job_titles.data import get_data
 from tokenworks.plugins.job_titles.functions.market import outlook
 from tokenworks.plugins.job_titles.functions.states import STATES

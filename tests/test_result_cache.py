@@ -128,9 +128,9 @@ def test_functions_do_not_share_entries(host):
 def test_an_expired_entry_is_never_served(host):
     host.call("cache_count", "ann", {"text": "a"})
     start = utcnow()
-    host.invoker.cache.clock = lambda: start + timedelta(seconds=59)
+    host.meter.cache.clock = lambda: start + timedelta(seconds=59)
     assert host.call("cache_count", "ann", {"text": "a"}).cached
-    host.invoker.cache.clock = lambda: start + timedelta(seconds=61)
+    host.meter.cache.clock = lambda: start + timedelta(seconds=61)
 
     late = host.call("cache_count", "ann", {"text": "a"})
 
@@ -298,7 +298,7 @@ def test_purge_keeps_current_live_entries(host):
     host.store.cache_put(CachedResult("expired", "cache_other", "1.0", "[]", now,
                                       now - timedelta(seconds=1)))
 
-    dropped = host.invoker.cache.purge({"cache_count": "1.0", "cache_other": "1.0"})
+    dropped = host.meter.cache.purge({"cache_count": "1.0", "cache_other": "1.0"})
 
     assert dropped == 3
     assert host.call("cache_count", "ann", {"text": "a"}).cached

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tokenworks.blocks import blocks_from_json
 from tokenworks.host import Host
-from tokenworks.metering import CallOutcome
+from tokenworks.meter import CallOutcome
 from tokenworks.store import CallRecord
 
 from .auth import CallerDep, HostDep
@@ -80,7 +80,8 @@ def _call(host: Host, name: str, user: str, payload: dict[str, Any],
     """The call and the balance after it (in a worker thread: both may wait for the store)."""
     outcome = host.call(name, user, payload, call_id)
     # The meter knows the start and (mostly) the balance after: no store reads for them.
-    balance = outcome.balance if outcome.balance is not None else host.store.balance(user)
+    balance = (outcome.balance_after if outcome.balance_after is not None
+               else host.store.balance(user))
     return outcome, balance
 
 

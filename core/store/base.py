@@ -415,7 +415,7 @@ class CallMetrics:
 class CachedResult:
     """One function's successful result for one input, kept until ``expires_at``."""
 
-    key: str  # sha256 of function, plugin version and canonical input (metering.cache_key)
+    key: str  # sha256 of function, plugin version and canonical input (meter.cache_key)
     function: str
     plugin_version: str
     result_json: str

@@ -134,7 +134,7 @@ def page() -> None:
     with right:
         switch_plugin_form(host)
     cacheable = sorted(view.spec.name for view in host.functions() if view.spec.cache_ttl)
-    if cacheable and host.invoker.cache.available:
+    if cacheable and host.meter.cache.available:
         left, _, _ = st.columns(3)
         with left:
             cache_form(host, cacheable)

@@ -72,9 +72,9 @@ class CallOutcome:
     # the entry may be another user's, and when it was made is theirs (docs/api.md).
     cached: bool = False
     started_at: datetime | None = None  # the call row's started_at (naive UTC)
-    # The user's balance right after the settlement, when the store reported it (None:
-    # read it); the REST API answers with both without reading the call back.
-    balance: int | None = None
+    # The user's balance right after the call (after a replay: as it is now), so no caller
+    # reads it again; None only on the rare outcome nobody settled here.
+    balance_after: int | None = None
     # Why it failed, for admins and plugin authors' tests (the exception and traceback, or
     # how the worker ended): never shown to the caller, kept by Store.record_failure.
     detail: str | None = None
@@ -98,7 +98,7 @@ class CallOutcome:
         }
 
 
-class Invoker:
+class Meter:
     def __init__(self, store: Store, catalog: Catalog, pool: WorkerPool) -> None:
         self._store = store
         self._catalog = catalog
@@ -209,7 +209,7 @@ class Invoker:
                      call_id, function, user, latency_ms, charged)
             return CallOutcome(call_id, function, user, status, charged, blocks, None,
                                latency_ms, cached=True, started_at=new_call.started_at,
-                               balance=settled.balance)
+                               balance_after=self._balance(user, settled.balance))
         if status == "succeeded":
             if result_json is not None:
                 self.cache.keep(spec, input_json, result_json)  # a no-op unless cacheable
@@ -221,7 +221,8 @@ class Invoker:
                         (detail or error or "").split("\n", 1)[0])
             self._keep_failure(call_id, detail)
         return CallOutcome(call_id, function, user, status, charged, blocks, error, latency_ms,
-                           started_at=new_call.started_at, balance=settled.balance,
+                           started_at=new_call.started_at,
+                           balance_after=self._balance(user, settled.balance),
                            detail=detail)
 
     def _run(
@@ -264,7 +265,11 @@ class Invoker:
             time.sleep(REPLAY_POLL)
             record = self._store.get_call(record.call_id) or record
         log.info("call %s: replayed (%s)", record.call_id, record.status)
-        return _outcome(record, replayed=True)
+        return _outcome(record, replayed=True, balance_after=self._store.balance(user))
+
+    def _balance(self, user: str, known: int | None) -> int:
+        """The balance the store reported with the settlement, or read when it did not."""
+        return known if known is not None else self._store.balance(user)
 
     def shutdown(self, wait: float = 5.0) -> None:
         """Stop the workers, then give the calls they were running ``wait`` seconds to be
@@ -323,10 +328,11 @@ def _validate_input(view: FunctionView, payload: dict[str, Any] | BaseModel) -> 
         raise InvalidInputError(view.spec.name, [("(input)", str(error))]) from None
 
 
-def _outcome(record: CallRecord, replayed: bool) -> CallOutcome:
+def _outcome(record: CallRecord, replayed: bool, balance_after: int | None = None
+             ) -> CallOutcome:
     blocks = blocks_from_json(record.result_json) if record.result_json else []
     return CallOutcome(
         record.call_id, record.function, record.user, record.status, record.charged, blocks,
         record.error, record.latency_ms, replayed, cached=record.cached,
-        started_at=record.started_at,
+        started_at=record.started_at, balance_after=balance_after,
     )

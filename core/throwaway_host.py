@@ -55,7 +55,7 @@ def entry_point_name(module: str) -> str | None:
 
 
 @contextmanager
-def sandbox_host(
+def throwaway_host(
     candidates: Iterable[Candidate] = (), *, builtin: Iterable[str] = (),
     settings: Mapping[str, Mapping[str, Any]] | None = None, registry: str = "",
     strict: bool = True,
