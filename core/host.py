@@ -160,6 +160,10 @@ class Host:
                                       self.config.users.starting_grant, actor)
         return user, generated
 
+    def balance(self, user: str) -> int:
+        """The user's spendable tokens now; UnknownUserError if there is no such user."""
+        return self.store.balance(user)
+
     def grant(self, user: str, amount: int, *, actor: str, reason: str) -> int:
         """Give tokens (amount > 0) or take them back (amount < 0); returns the balance."""
         if amount == 0:
