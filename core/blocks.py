@@ -1,8 +1,9 @@
 """Typed result blocks: what every function returns instead of drawing anything itself.
 
 Plugins never import Streamlit. They return a list of these blocks; the portals, the CLI
-and (later) the REST API each know how to show every kind. All blocks serialize to JSON
-(images as base64), so a result can be stored in the call log and replayed unchanged.
+and the REST API each show every kind their own way. Blocks serialize to JSON (images as
+base64), so a result crosses from a worker process, is kept with its call and replays
+unchanged.
 
 Text fields that the portals draw as markdown (a markdown block's text, every block's title,
 metric labels, values, deltas and help, image alt texts) must not carry a user's input as it

@@ -5,8 +5,8 @@ session, gzip) and the portal's own (the sign-in gate), then routes it; an API r
 passed through all of them only to reach the API's mount, which needs none of them: the
 API authenticates with its own keys, answers errors as problem documents and compresses
 large responses itself (core/api/app.py). In a py-spy profile of a replica under load
-(samples holding the GIL) the wrappers and the portal's router took about 5 % of the
-replica's time before the API's own app was reached (docs/api.md, "Performance").
+the wrappers and the portal's router took a measurable share of the replica's time before
+the API's own app was reached (docs/api.md, "Performance").
 
 HTTP requests whose path the API's mount matches (``/api/...``) go to it directly, with the
 same scope the mount would give them; everything else (pages, Streamlit's endpoints and

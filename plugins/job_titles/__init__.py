@@ -26,8 +26,8 @@ ATTRIBUTION_HEADING = "## Attribution the product must show"
 
 @hookimpl
 def warm() -> None:
-    """Load the data and the resolver's precomputed index now (about 1.5 s) rather than on
-    the first call.
+    """Load the data and the resolver's precomputed index now rather than on the first
+    call.
 
     Long-running front ends (the portals) call it once at start-up; CLI commands never do,
     so those that need no titles stay fast. The index file is read (and scipy imported) on a

@@ -33,7 +33,8 @@ SEED = 0
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """OpenBLAS on one thread (for this thread) while training: its products here are
-    just above its threading threshold, where spin-waiting threads cost ~5x the CPU time.
+    just above its threading threshold, where spin-waiting threads cost several times the
+    CPU time.
     A no-op when numpy's OpenBLAS is not found."""
     fn = None
     try:

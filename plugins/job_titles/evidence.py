@@ -263,9 +263,9 @@ def _group_slots(res: TitleResolver, gi: int, b: int) -> tuple[int, np.ndarray]:
 
 def _top_k_columns(m: np.ndarray, k: int) -> np.ndarray:
     """`np.argsort(-m, axis=1, kind="stable")[:, :k]`: the k largest of each row, ties in
-    column order. A partition finds them and only the k are sorted (the full sort of every
-    row cost 6% of a bulk run); a row where the partition had to choose among equal values at
-    the k-th place is sorted in full."""
+    column order. A partition finds them and only the k are sorted (a full sort of every
+    row was a visible share of a bulk run); a row where the partition had to choose among
+    equal values at the k-th place is sorted in full."""
     k = min(k, m.shape[1])
     neg = -m
     part = np.argpartition(neg, k - 1, axis=1)[:, :k]

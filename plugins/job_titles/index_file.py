@@ -68,8 +68,8 @@ def write_index(data: JobData, out_dir: Path | None = None) -> Path:
 
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """`np.savez_compressed`, except that the TF-IDF values (float32, which deflate only to
-    80-85%) are stored: inflating them cost a third of the file's read time for 1 MB saved.
+    """`np.savez_compressed`, except that the TF-IDF values (float32, which barely
+    deflate) are stored: inflating them cost much of the file's read time for little saved.
     `np.load` reads both kinds of member."""
     with zipfile.ZipFile(path, "w") as zf:
         for name, value in arrays.items():

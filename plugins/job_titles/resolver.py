@@ -392,9 +392,9 @@ class TitleResolver:
         answers are remembered by cleaned words (see CACHE_MAX).
 
         `threads` > 1 resolves runs of BATCH titles on that many threads, for one large call
-        (the word cloud); the answers are the same. The gain is modest (about 1.2x on two
-        cores): numpy's bincount, repeat and ufunc.at, which a batch calls many times, and
-        the cleaning hold the GIL; only the rest overlaps."""
+        (the word cloud); the answers are the same. The gain is modest: numpy's bincount,
+        repeat and ufunc.at, which a batch calls many times, and the cleaning hold the GIL;
+        only the rest overlaps."""
         if threads > 1:
             return self._resolve_threaded(titles, top_k, threads)
         raws = [t if isinstance(t, str) else str(t) for t in titles]
