@@ -139,7 +139,8 @@ def _field(name: str, raw: dict[str, Any], defs: dict[str, Any], required: bool
     else:
         choices = ()
     low, high = _bounds(prop, widget == "integer")
-    title = prop.get("title") or name.replace("_", " ").capitalize()
+    # The field's own title: a $ref'd Enum or model would lend its class name.
+    title = raw.get("title") or name.replace("_", " ").capitalize()
     optional = nullable and not required
     return FieldWidget(
         name=name, widget=widget, required=required, nullable=nullable,
