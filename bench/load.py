@@ -142,7 +142,7 @@ def group_cpu_seconds(pgid: int) -> float:
 
 def server_group(watchman: subprocess.Popen, timeout: float = 30.0) -> int:
     """The process group of the server `tokenworks serve` runs: serve stays as a small
-    watchman (core/cli/watchman.py) and starts the server as a child leading a group of its
+    watchman (portals/watchman.py) and starts the server as a child leading a group of its
     own, with the worker processes in it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,7 +37,15 @@ class InvalidSpecError(PluginError):
 
 
 class CallRefused(TokenworksError):
-    """A call was refused before the function ran: nothing was charged."""
+    """A call was refused before anything of it was written: nothing was charged. That
+    follows from the type, so a caller says so without reading the message.
+
+    ``reason`` is the refusal alone, for callers that word the charge themselves; str() is
+    the message the CLI and the API show, which for some refusals ends with the charge."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or reason)
+        self.reason = reason
 
 
 class UnknownFunctionError(CallRefused):
@@ -49,14 +57,14 @@ class UnknownUserError(CallRefused):
 
 
 class FunctionDisabledError(CallRefused):
-    pass
+    def __init__(self, why: str) -> None:
+        super().__init__(why, f"{why}; nothing was charged")
 
 
 class InsufficientTokensError(CallRefused):
     def __init__(self, user: str, needed: int, balance: int) -> None:
-        super().__init__(
-            f"{user} has {balance} tokens; this call costs {needed}. Nothing was charged."
-        )
+        reason = f"{user} has {balance} tokens; this call costs {needed}."
+        super().__init__(reason, f"{reason} Nothing was charged.")
         self.user, self.needed, self.balance = user, needed, balance
 
 
@@ -64,8 +72,8 @@ class BusyError(CallRefused):
     """Every worker the function may use is taken and its queue is full or waited out."""
 
     def __init__(self, function: str, why: str, retry_after: int) -> None:
-        super().__init__(f"{function} is busy: {why}. Try again in {retry_after} s; "
-                         "nothing was charged.")
+        reason = f"{function} is busy: {why}. Try again in {retry_after} s"
+        super().__init__(f"{reason}.", f"{reason}; nothing was charged.")
         self.function, self.retry_after = function, retry_after
 
 

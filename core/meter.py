@@ -141,7 +141,7 @@ class Meter:
             # call's outcome (it may have been charged), as any other retry does.
             earlier = self._store.get_call(call_id)
             if earlier is None:
-                raise FunctionDisabledError(f"{view.why_disabled()}; nothing was charged")
+                raise FunctionDisabledError(view.why_disabled())
             return self._replay(earlier, user, function, input_hash)
         # A cache hit needs no worker; a miss gets one before anything is held, so a call
         # refused as busy has written nothing.

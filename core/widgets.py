@@ -1,21 +1,27 @@
-"""Which form widget each input field gets: one table from JSON Schema type to widget.
+"""Which form widget each input field gets, and how a value goes into and out of it.
 
-The portals draw a form for any function from its input model's JSON Schema (Gradio's
-idea: a table from type to input component). The table lives here, free of Streamlit,
-so the contract checker can tell an author which widget each field will get before any
-portal runs. It follows the user portal's generated forms: anything the table does not
-know is still editable, as raw JSON, which works but is a poor form; the checker warns.
+The one mapping from field type to widget: the portals draw their forms from it,
+`tokenworks check` reports from it, and the widget tables in the docs are tested against
+it. It reads the input model's JSON Schema and is free of Streamlit. Anything it does not
+know is still editable, as raw JSON (the checker warns). Converting a widget's value to
+the payload (lines to a list, JSON text to a value) belongs here too; judging the payload
+is the host's job alone.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import date
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
 
+from .errors import InvalidInputError
+
 LONG_TEXT = 500  # a string that may be longer than this gets a text area
-# widget -> what the person sees, for the checker's report
+# widget -> what the person sees: the checker's report and the docs' tables say this
 WIDGETS = {
     "text": "text box",
     "textarea": "text area",
@@ -30,6 +36,8 @@ WIDGETS = {
     "json": "raw JSON text area",
 }
 FALLBACK = "json"
+OMIT = object()  # a payload value meaning "leave this field out": its default applies
+TEXT_WIDGETS = ("text", "textarea", "datetime")
 
 
 class UnrenderableSchema(ValueError):
@@ -38,10 +46,19 @@ class UnrenderableSchema(ValueError):
 
 @dataclass(frozen=True)
 class FieldWidget:
+    """One input field with its widget and what the widget needs to be drawn."""
+
     name: str
-    widget: str
+    widget: str  # a key of WIDGETS
     required: bool
     nullable: bool
+    label: str = ""
+    help: str | None = None
+    has_default: bool = False
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
 
     @property
     def fallback(self) -> bool:
@@ -71,7 +88,7 @@ def resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any
     return schema, nullable
 
 
-def widget_for(schema: dict[str, Any], defs: dict[str, Any]) -> str:
+def widget_for(schema: dict[str, Any], defs: dict[str, Any], nullable: bool = False) -> str:
     kind = schema.get("type")
     if "enum" in schema or "const" in schema:
         return "choice"
@@ -83,7 +100,8 @@ def widget_for(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     if kind in ("integer", "number"):
         return kind
     if kind == "boolean":
-        return "checkbox"
+        # A checkbox has no "not given": yes, no or empty needs a drop-down.
+        return "choice" if nullable else "checkbox"
     if kind == "array":
         items, _ = resolve(schema.get("items", {}), defs)
         if "enum" in items:
@@ -105,8 +123,116 @@ def form_widgets(model: type[BaseModel]) -> list[FieldWidget]:
         raise UnrenderableSchema(f"the schema is a {schema.get('type')!r}, not an object")
     defs = schema.get("$defs", {})
     required = set(schema.get("required", []))
-    fields = []
-    for name, raw in schema.get("properties", {}).items():
-        prop, nullable = resolve(raw, defs)
-        fields.append(FieldWidget(name, widget_for(prop, defs), name in required, nullable))
-    return fields
+    return [_field(name, raw, defs, name in required)
+            for name, raw in schema.get("properties", {}).items()]
+
+
+def _field(name: str, raw: dict[str, Any], defs: dict[str, Any], required: bool
+           ) -> FieldWidget:
+    prop, nullable = resolve(raw, defs)
+    widget = widget_for(prop, defs, nullable)
+    if widget == "choice":
+        choices = (True, False) if prop.get("type") == "boolean" else tuple(
+            prop.get("enum", [prop.get("const")]))
+    elif widget == "multichoice":
+        choices = tuple(resolve(prop.get("items", {}), defs)[0]["enum"])
+    else:
+        choices = ()
+    low, high = _bounds(prop, widget == "integer")
+    # The field's own title: a $ref'd Enum or model would lend its class name.
+    title = raw.get("title") or name.replace("_", " ").capitalize()
+    optional = nullable and not required
+    return FieldWidget(
+        name=name, widget=widget, required=required, nullable=nullable,
+        label=title + (" (optional)" if optional else ""), help=prop.get("description"),
+        has_default="default" in prop, default=prop.get("default"), minimum=low,
+        maximum=high, choices=choices)
+
+
+def _bounds(schema: dict[str, Any], integer: bool) -> tuple[float | None, float | None]:
+    step = 1 if integer else 0
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is None and "exclusiveMinimum" in schema:
+        low = schema["exclusiveMinimum"] + step
+    if high is None and "exclusiveMaximum" in schema:
+        high = schema["exclusiveMaximum"] - step
+    return low, high
+
+
+# -- values into and out of widgets ---------------------------------------------------------
+
+
+def widget_value(field: FieldWidget, value: Any) -> Any:
+    """A payload value (JSON-like: from an example, a default or a past call) as the
+    value its widget holds."""
+    if isinstance(value, Enum):
+        value = value.value
+    match field.widget:
+        case "text" | "textarea" | "datetime":
+            return "" if value is None else str(value)
+        case "integer":
+            return None if value is None else int(value)
+        case "number":
+            return None if value is None else float(value)
+        case "checkbox":
+            return bool(value)
+        case "choice":
+            return value if value in field.choices else None
+        case "multichoice":
+            values = [v.value if isinstance(v, Enum) else v for v in value or []]
+            return [v for v in values if v in field.choices]
+        case "lines":
+            return "\n".join(str(item) for item in value or [])
+        case "date":
+            return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+        case _:
+            return "" if value is None else json.dumps(value, indent=2, default=str)
+
+
+def payload_value(field: FieldWidget, raw: Any) -> Any:
+    """A widget's value as the payload's (OMIT: leave the field out). Raises ValueError
+    when the widget's text cannot be read at all (JSON that does not parse)."""
+    empty = raw is None or raw == "" or (field.widget == "lines" and not str(raw).strip())
+    if empty:
+        if field.nullable:
+            # Left out when None is the default anyway: some models' constraints reject an
+            # explicit None (pydantic applies max_length before the None branch).
+            return OMIT if field.has_default and field.default is None else None
+        if field.widget in TEXT_WIDGETS:
+            return ""  # cleared on purpose: the model judges an empty string
+        if field.widget == "lines":
+            return []
+        return OMIT  # a widget with no value: the default applies, or "Field required"
+    match field.widget:
+        case "lines":
+            return [line.strip() for line in str(raw).splitlines() if line.strip()]
+        case "multichoice":
+            return list(raw)
+        case "json":
+            try:
+                return json.loads(raw)
+            except json.JSONDecodeError as error:
+                # Sent on as text, a union with str would take it as meant: stop here.
+                raise ValueError(f"not valid JSON: {error.msg} (line {error.lineno})"
+                                 ) from None
+        case _:
+            return raw
+
+
+def payload_of(function: str, fields: list[FieldWidget], raw: dict[str, Any]
+               ) -> dict[str, Any]:
+    """The payload a form's widget values make. A widget whose text cannot be read is
+    refused in the host's own shape (InvalidInputError, one problem per field); judging
+    the values is left to the host."""
+    payload, unreadable = {}, []
+    for field in fields:
+        try:
+            value = payload_value(field, raw.get(field.name))
+        except ValueError as error:
+            unreadable.append((field.name, str(error)))
+            continue
+        if value is not OMIT:
+            payload[field.name] = value
+    if unreadable:
+        raise InvalidInputError(function, unreadable)
+    return payload

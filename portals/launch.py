@@ -1,15 +1,9 @@
 """Start Streamlit for `tokenworks serve`, with Nagle's algorithm off on its connections.
 
-Streamlit binds its listening socket itself, as ``socket.socket(family)``, so the socket
-(and every connection accepted from it) reports protocol 0; asyncio turns Nagle's
-algorithm off (TCP_NODELAY) only for sockets that report IPPROTO_TCP. Uvicorn writes a
-response's head and body separately, so on a kept-alive connection the body waited for
-the client's delayed ACK: about 40 ms added to every API request and portal message
-(measured: /api/health took 48 ms on a reused connection, 5 ms with this fix).
-
-The fix wraps Streamlit's binder so the listening socket is re-opened from its file
-descriptor, which makes Python read its real protocol back. If a Streamlit release moves
-the binder, the wrapper is skipped and the server runs as before, only slower.
+Streamlit binds its listening socket with protocol 0, and asyncio sets TCP_NODELAY only
+on sockets that report TCP; the launcher wraps Streamlit's binder so the socket (and every
+connection accepted from it) reports TCP. Should a Streamlit release move the binder, the
+wrapper is skipped and the server runs as before, only slower.
 """
 
 from __future__ import annotations

@@ -14,6 +14,15 @@ from . import live, sessions
 from .routes import signout_form
 from .runtime import current_user, get_host, session_cookie
 
+BALANCE_NOW = "tw_balance_now"  # session_state: the balance this run's page was told
+
+
+def tell_balance(balance: int) -> None:
+    """For a page that knows the user's balance as it is now (a call just answered with
+    it): the sidebar shows it instead of reading it again."""
+    st.session_state[BALANCE_NOW] = balance
+
+
 # Pages are files Streamlit runs as scripts (paths relative to main.py), which is also how
 # AppTest.switch_page finds them. Admin files start with require_admin().
 
@@ -92,6 +101,9 @@ def run() -> None:
         pages["Admin"] = admin_pages()
     navigation = st.navigation(pages)
     balance = sidebar(user)
+    st.session_state.pop(BALANCE_NOW, None)  # only what this run's page tells counts
     navigation.run()
     # Filled after the page ran, so a call it just made is already in the balance.
-    balance.metric("Balance", f"{get_host().store.balance(user.name)} tokens")
+    told = st.session_state.pop(BALANCE_NOW, None)
+    shown = get_host().balance(user.name) if told is None else told
+    balance.metric("Balance", f"{shown} tokens")

@@ -8,11 +8,11 @@ front (front.py) serves past the portal's middleware.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
 import streamlit as st
 from starlette.middleware import Middleware
 
@@ -27,7 +27,7 @@ from tokenworks.portals.runtime import READY, get_host, warm_up
 @asynccontextmanager
 async def lifespan(app: st.App):
     # Open the store, discover plugins and warm them before the first visitor arrives.
-    await anyio.to_thread.run_sync(warm_up)
+    await asyncio.to_thread(warm_up)
     tune_gc()
     yield {}
     get_host().close()

@@ -43,7 +43,7 @@ def test_every_field_type_gets_its_widget() -> None:
     widgets = {field.name: field.widget for field in form_widgets(Everything)}
     assert widgets == {
         "short": "text", "long": "textarea", "count": "integer", "ratio": "number",
-        "flag": "checkbox", "maybe_flag": "checkbox", "level": "choice", "colour": "choice",
+        "flag": "checkbox", "maybe_flag": "choice", "level": "choice", "colour": "choice",
         "colours": "multichoice", "names": "lines", "day": "date", "moment": "datetime",
         "optional_text": "text", "point": "json", "union": "json",
     }

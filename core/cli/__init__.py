@@ -1,13 +1,15 @@
 """The `tokenworks` command line.
 
 Commands that need the store open it lazily, so `--help` and `--version` work anywhere.
-Plugins add their own commands through the `register_commands` hook.
+Installed packages add commands through the ``tokenworks.commands`` entry point group (the
+portals add `serve` so), and plugins through the `register_commands` hook.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
@@ -53,6 +55,37 @@ def current_session() -> Session:
     return click.get_current_context().find_object(Session)
 
 
+COMMANDS_GROUP = "tokenworks.commands"  # entry points: name = "module:click_command"
+
+
+def installed_commands() -> dict[str, EntryPoint]:
+    """Commands other installed packages declare, by name (loaded only when used)."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=COMMANDS_GROUP):
+        found.setdefault(entry.name, entry)  # the first of two with one name wins
+    return found
+
+
+def load_command(entry: EntryPoint) -> click.Command:
+    """The entry point's command; a broken one becomes a command that says why it is
+    broken when run, so it cannot take `--help` or the other commands down with it."""
+    try:
+        command = entry.load()
+        problem = None if isinstance(command, click.Command) else "it is not a click command"
+    except Exception as error:
+        problem = f"{type(error).__name__}: {error}"
+    if problem is None:
+        return command
+    message = f"the command {entry.name!r} ({entry.value}) could not be loaded: {problem}"
+
+    def broken() -> None:
+        raise click.ClickException(message)
+
+    return click.Command(entry.name, callback=broken, help=message,
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
+
+
 class TokenworksGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
@@ -69,10 +102,14 @@ class TokenworksGroup(click.Group):
             ) from error
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+        command = super().get_command(ctx, name)
+        if command is None and name in (installed := installed_commands()):
+            command = load_command(installed[name])
+        return command or self._plugin_commands(ctx).get(name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+        return sorted({*super().list_commands(ctx), *installed_commands(),
+                       *self._plugin_commands(ctx)})
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         session = ctx.find_object(Session)
@@ -113,4 +150,4 @@ def main() -> None:
     cli(prog_name="tokenworks")
 
 
-from . import accounts, author, cache, commands, keys, migrate, secret, serve  # noqa: E402,F401  (they attach their commands to cli)
+from . import accounts, author, cache, commands, keys, migrate, secret  # noqa: E402,F401  (they attach their commands to cli)

@@ -1,6 +1,8 @@
 """Portal page: run one function through a form generated from its input model.
 
 The function comes from the ``function`` query parameter (the catalog links here with it).
+It is looked up once per run of the page (a click on Run is such a run, so the switch is
+read at click time); the host judges the input and checks the switch again itself.
 Streamlit runs this file as a script.
 """
 
@@ -9,11 +11,14 @@ from __future__ import annotations
 import streamlit as st
 
 from tokenworks.catalog import FunctionView
+from tokenworks.errors import UnknownFunctionError
+from tokenworks.host import Host
 from tokenworks.portals import forms, running
-from tokenworks.portals.fields import FormField, fields_of
+from tokenworks.portals.navigation import tell_balance
 from tokenworks.portals.runtime import get_host
 from tokenworks.portals.userkit import CATALOG_PAGE, enabled_views, user_or_stop
 from tokenworks.result_cache import ttl_text
+from tokenworks.widgets import FieldWidget, UnrenderableSchema, form_widgets
 
 
 def pick_function(views: list[FunctionView]) -> str | None:
@@ -42,7 +47,7 @@ def header(view: FunctionView) -> None:
         st.markdown(spec.description)
 
 
-def examples(name: str, fields: list[FormField], view: FunctionView) -> None:
+def examples(name: str, fields: list[FieldWidget], view: FunctionView) -> None:
     if not view.spec.examples:
         return
     st.write("Examples:")
@@ -54,12 +59,19 @@ def examples(name: str, fields: list[FormField], view: FunctionView) -> None:
             on_click=forms.fill, args=(name, fields, example), icon=":material/edit_note:")
 
 
-def apply_prefill(name: str, fields: list[FormField]) -> None:
+def apply_prefill(name: str, fields: list[FieldWidget]) -> None:
     prefill = st.session_state.get(running.PREFILL)
     if prefill and prefill["function"] == name:
         forms.fill(name, fields, prefill["input"])
         st.session_state.pop(running.PREFILL)
         st.info("The form holds the input of your earlier call; change it or run it again.")
+
+
+def look_up(host: Host, name: str) -> FunctionView | None:
+    try:
+        return host.function(name)
+    except UnknownFunctionError:
+        return None
 
 
 def page() -> None:
@@ -68,7 +80,7 @@ def page() -> None:
     name = st.query_params.get("function") or pick_function(enabled_views(host))
     if not name:
         return
-    view = next((v for v in host.functions() if v.spec.name == name), None)
+    view = look_up(host, name)  # the one lookup of this run: at click time on a click
     if view is None or not view.enabled:
         st.title("Run a function")
         why = "there is no such function" if view is None else view.why_disabled()
@@ -77,7 +89,11 @@ def page() -> None:
         running.forget_pending()
         return
     header(view)
-    fields = fields_of(view.spec.input_model)
+    try:
+        fields = form_widgets(view.spec.input_model)
+    except UnrenderableSchema as error:  # `tokenworks check` fails such a plugin
+        st.error(f"This function's input form cannot be drawn: {error}")
+        return
     apply_prefill(name, fields)
     forms.ensure_state(name, fields)
     examples(name, fields, view)
@@ -88,18 +104,15 @@ def page() -> None:
     # Filled in after a submission is handled, so the balance shown includes its charge.
     balance_slot = st.empty()
     last: dict = st.session_state.setdefault(running.LAST, {})
+    balance = None
     if submitted:
-        payload, problems = forms.payload_from(fields, raw)
-        model, invalid = forms.validate(view.spec.input_model, payload)
-        problems = {**invalid, **problems}
-        if problems:
-            last[name] = running.Shown("error", "Some fields are not valid; fix them and run "
-                                       "again. Nothing was charged.", problems=problems)
-        else:
-            last[name] = running.submit(host, user.name, name, model)
+        last[name] = running.submit(host, user.name, view, fields, raw)
+        balance = last[name].balance  # what the host answered with, if it did
     else:
         running.forget_pending()
-    balance = host.store.balance(user.name)
+    if balance is None:
+        balance = host.balance(user.name)
+    tell_balance(balance)  # the sidebar shows the same figure without a read of its own
     with balance_slot.container():
         st.caption(f"A run costs {view.cost} tokens, taken only if it succeeds. "
                    f"Your balance: {balance} tokens.")

@@ -54,6 +54,31 @@ def test_a_user_runs_analyze_job_title_and_pays_for_it(server, browser) -> None:
     context.close()
 
 
+def test_the_hosts_problem_shows_at_its_field_then_a_fixed_run_is_charged(
+        server, browser) -> None:
+    context, page = signed_in(browser, server, "fixer", "fixer-pass", sign_up=True)
+    page.goto(server.url + "/run?function=word_frequencies")
+    form = page.get_by_test_id("stForm")
+    form.get_by_role("button", name="Run · 1 tokens").click()  # the text left empty
+    # The host's own message (the one the REST API gives), right under the Text field.
+    problem = form.get_by_test_id("stAlert").filter(has_text="at least 1 character")
+    problem.wait_for(timeout=WAIT)
+    text_box = form.get_by_role("textbox", name="Text", exact=True)
+    assert text_box.evaluate("(box, alert) => box.compareDocumentPosition(alert) & 4",
+                             problem.element_handle())  # the alert follows the field
+    page.get_by_text("Some fields are not valid; fix them and run again. Nothing was "
+                     "charged.").wait_for(timeout=WAIT)
+    assert balance_shown(page) == "20 tokens"
+    text_box.fill("apples and pears and apples")
+    form.get_by_role("button", name="Run · 1 tokens").click()
+    page.get_by_text("Done: charged 1 tokens, balance now 19 tokens.").wait_for(timeout=WAIT)
+    assert form.get_by_test_id("stAlert").count() == 0  # the problem went with the fix
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetricValue]')]"
+        ".some(e => e.innerText === '19 tokens')", timeout=5_000)
+    context.close()
+
+
 def switch_function(admin, server, name: str, state: str, reason: str) -> None:
     """Use the admin page's "Switch a function" form, opened afresh."""
     admin.goto(server.url + "/admin-plugins")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from streamlit.testing.v1 import AppTest
 
+from tokenworks.catalog import Catalog
 from tokenworks.errors import FunctionDisabledError
 from tokenworks.portals import running
+from tokenworks.store.duckdb_store import DuckDBStore
+from tokenworks.widgets import form_widgets
 
 from .conftest import app_as
 from .helpers import error_after, open_function, run_button, texts, widget
@@ -112,6 +117,30 @@ def test_a_repeated_submission_is_charged_once(portal) -> None:
     assert len(host.store.list_calls("alice")) == 2
 
 
+def test_a_run_looks_the_function_up_once_and_takes_the_balance_from_the_outcome(
+        portal, monkeypatch) -> None:
+    host = portal()
+    signed_up(host, "alice")
+    app = open_function("alice", "word_frequencies")
+    widget(app, "text_area", "Text").input("one two three")
+    reads: Counter[str] = Counter()
+    for owner, method in ((Catalog, "view"), (Catalog, "views"), (DuckDBStore, "balance")):
+        original = getattr(owner, method)
+
+        def counted(self, *args, _original=original, _name=method, **kwargs):
+            reads[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, method, counted)
+    run_button(app).click().run()
+    assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
+    assert any("Your balance: 19 tokens" in text for text in texts(app, "caption"))
+    assert [m.value for m in app.metric if m.label == "Balance"] == ["19 tokens"]  # sidebar
+    # The page's lookup at click time and the meter's own; the balance came with the
+    # outcome, so nobody read it (each read would wait for the write-behind).
+    assert reads == {"view": 2}
+
+
 def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
     host = portal("good_plugin.py")
     signed_up(host, "alice")
@@ -142,6 +171,33 @@ def test_validation_error_shown_at_the_field(portal) -> None:
     assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
 
 
+def test_unreadable_json_and_the_hosts_problems_show_at_their_fields(portal) -> None:
+    host = portal("form_probe.py", builtin=())
+    signed_up(host, "alice")
+    app = open_function("alice", "form_probe")
+    # bool | None: yes, no or empty, so a drop-down (the checker says the same).
+    assert widget(app, "selectbox", "Maybe (optional)").options == ["yes", "no"]
+    widget(app, "text_input", "Title").input("T")
+    widget(app, "text_area", "Extra").input("{not json")
+    run_button(app).click().run()
+    assert (error_after(app, "Extra") or "").startswith("not valid JSON")
+    assert any("Nothing was charged" in text for text in texts(app, "error"))
+    widget(app, "text_area", "Extra").input('{"k": "many"}')
+    widget(app, "text_input", "Title").input("")
+    run_button(app).click().run()  # now the host judges, and names both fields
+    assert "k: Input should be a valid integer" in (error_after(app, "Extra") or "")
+    assert "at least 1 character" in (error_after(app, "Title") or "")
+    assert error_after(app, "Words") is None
+    assert host.balance("alice") == 20 and host.store.list_calls("alice") == []
+    widget(app, "text_area", "Extra").input('{"k": 3}')
+    widget(app, "text_input", "Title").input("T")
+    widget(app, "selectbox", "Maybe (optional)").select(False)
+    run_button(app).click().run()
+    assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
+    (call,) = host.store.list_calls("alice")
+    assert '"maybe":false' in call.input_json and '"extra":{"k":3}' in call.input_json
+
+
 def test_failures_and_timeouts_say_no_tokens_were_taken(portal) -> None:
     host = portal("meter_probe.py", builtin=())
     signed_up(host, "alice")
@@ -162,16 +218,19 @@ def test_switched_off_at_click_time_is_refused(portal) -> None:
     host = portal("good_plugin.py")
     signed_up(host, "alice")
     app = open_function("alice", "greet")
+    drawn_from = host.function("greet")  # the view the open page was drawn from
     host.set_function_enabled("greet", False, actor=ADMIN, reason="switch off mid-visit")
     run_button(app).click().run()  # the page re-reads the switch before it runs anything
     assert not [b for b in app.button if b.label.startswith("Run")]
     assert any("switched off" in text for text in texts(app, "warning"))
-    # The check inside the click handler itself, and the host's own refusal:
-    model = host.catalog.view("greet").spec.input_model(name="Ada")
-    shown = running.submit(host, "alice", "greet", model)
+    # A click that raced the switch (the page drawn before it): the host's own refusal.
+    fields = form_widgets(drawn_from.spec.input_model)
+    shown = running.submit(host, "alice", drawn_from, fields, {"name": "Ada"})
     assert shown.level == "warning" and "Nothing was charged" in shown.message
+    assert "greet is switched off" in shown.message
+    # Said from the type, not the wording: a reason without it still gets it, once.
     refused = running.refusal_message(FunctionDisabledError("greet is switched off"))
-    assert "Nothing was charged" in refused.message
+    assert refused.message.count("othing was charged") == 1
     assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
 
 

@@ -1,5 +1,8 @@
 """`tokenworks serve`: the portals (and their HTTP routes) in one Streamlit process, watched
 by a small process that stops it within 5 s of SIGTERM whatever a plugin does (watchman.py).
+
+The command belongs to the portals: pyproject.toml declares it in the
+``tokenworks.commands`` entry point group, which the core CLI loads without naming it.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from pathlib import Path
 
 import click
 
-from ..config import find_registry, is_postgres_url
-from ..store.open import open_store
-from . import Session, cli
+from tokenworks.cli import Session
+from tokenworks.config import find_registry, is_postgres_url
+from tokenworks.store.open import open_store
 
 pass_session = click.make_pass_decorator(Session)
 
 
-@cli.command()
+@click.command()
 @click.option("--host", "address", default="127.0.0.1", show_default=True,
               help="Address to listen on.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
@@ -44,10 +47,7 @@ def serve(session: Session, address: str, port: int) -> None:
     env = dict(os.environ, TOKENWORKS_REGISTRY=str(registry), FORWARDED_ALLOW_IPS="")
     if session.store:
         env["TOKENWORKS_STORE"] = session.store
-    server = Path(__file__).resolve().parent.parent.parent / "portals" / "server.py"
-    if not server.is_file():  # installed (not editable): portals is a package beside us
-        from tokenworks import portals
-        server = Path(portals.__file__).with_name("server.py")
+    server = Path(__file__).resolve().with_name("server.py")
     click.echo(f"tokenworks portals on http://{address}:{port}  (sign in there; Ctrl+C stops)")
     # streamlit's CLI, started through tokenworks.portals.launch (it turns Nagle's algorithm
     # off on the server's connections, see there).
@@ -59,5 +59,5 @@ def serve(session: Session, address: str, port: int) -> None:
     sys.stdout.flush()
     # Replace this process with the watchman (the PID a caller holds stops the server), run
     # by path without site-packages: it needs only the standard library.
-    watchman = str(Path(__file__).with_name("watchman.py"))
+    watchman = str(Path(__file__).resolve().with_name("watchman.py"))
     os.execve(sys.executable, [sys.executable, "-I", "-S", watchman, *args], env)
