@@ -73,7 +73,7 @@ class CallOutcome:
     cached: bool = False
     started_at: datetime | None = None  # the call row's started_at (naive UTC)
     # The user's balance right after the call (after a replay: as it is now), so no caller
-    # reads it again; None only on the rare outcome nobody settled here.
+    # reads it again. The meter sets it on every outcome it returns.
     balance_after: int | None = None
     # Why it failed, for admins and plugin authors' tests (the exception and traceback, or
     # how the worker ended): never shown to the caller, kept by Store.record_failure.
@@ -201,8 +201,10 @@ class Meter:
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
             log.warning("call %s: settled by the sweep before it finished", call_id)
-            return _outcome(record, replayed=False) if record else CallOutcome(
-                call_id, function, user, "abandoned", 0, error="settled by the sweep")
+            balance = self._store.balance(user)
+            return _outcome(record, replayed=False, balance_after=balance) if record else \
+                CallOutcome(call_id, function, user, "abandoned", 0, error="settled by the sweep",
+                            balance_after=balance)
         charged = view.cost if status == "succeeded" else 0
         if hit is not None:
             log.info("call %s: %s for %s answered from the cache in %.1f ms, charged %d",

@@ -112,7 +112,7 @@ def call(
     succeed raises CallFailed naming its status and error; pass check=False to test
     failures, and read result.outcome.
     """
-    view = host.catalog.view(function)
+    view = host.function(function)
     if payload is None:
         payload = view.spec.examples[0]
     fund_caller(host, user, view.cost)

@@ -60,5 +60,5 @@ _watcher = st.components.v2.component("tokenworks_state_watcher", js=_WATCH_JS)
 
 def watch_state() -> None:
     """Mount the watcher; a change it reports reruns the app (Streamlit's trigger)."""
-    _watcher(data={"version": get_host().store.state_version(), "interval_ms": POLL_MS},
+    _watcher(data={"version": get_host().state_version(), "interval_ms": POLL_MS},
              key="tw_state_watcher", on_changed_change=lambda: None)

@@ -94,4 +94,4 @@ def run() -> None:
     balance = sidebar(user)
     navigation.run()
     # Filled after the page ran, so a call it just made is already in the balance.
-    balance.metric("Balance", f"{get_host().store.balance(user.name)} tokens")
+    balance.metric("Balance", f"{get_host().balance(user.name)} tokens")

@@ -82,11 +82,6 @@ def sign_up_rule(host: Host, request: Request) -> ThrottleRule:
                         host.config.users.signups_per_hour, SIGNUP_WINDOW)
 
 
-def refund(host: Host, rules: list[ThrottleRule]) -> None:
-    for rule in rules:
-        host.store.throttle_refund(rule.key)
-
-
 def wait_text(seconds: float) -> str:
     if seconds <= 90:
         return f"{int(seconds) + 1} s"

@@ -14,8 +14,7 @@ import click
 from .. import __version__
 from ..config import RegistryConfig, load_registry
 from ..errors import TokenworksError
-from ..host import Host, strict_from_env
-from ..loader import Discovery, call_each, discover
+from ..host import Discovery, Host, discover_plugins, plugin_commands
 
 
 class Session:
@@ -35,7 +34,7 @@ class Session:
 
     def discovery(self) -> Discovery:
         if self._discovery is None:
-            self._discovery = discover(self.config(), strict_from_env())
+            self._discovery = discover_plugins(self.config())
         return self._discovery
 
     def host(self) -> Host:
@@ -86,8 +85,7 @@ class TokenworksGroup(click.Group):
         except TokenworksError:
             return {}  # no registry here: plugin commands are simply not offered
         group = click.Group()
-        for _plugin, _result in call_each(discovery, "register_commands", cli=group):
-            pass
+        plugin_commands(discovery, group)
         return dict(group.commands)
 
 

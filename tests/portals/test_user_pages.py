@@ -56,7 +56,7 @@ def test_disabled_function_is_absent_and_cannot_be_opened(portal) -> None:
     app = open_function("alice", "greet")
     assert not [b for b in app.button if b.label.startswith("Run")]
     assert any("greet is switched off" in text for text in texts(app, "warning"))
-    assert host.store.balance("alice") == 20
+    assert host.balance("alice") == 20
 
 
 def test_catalog_card_opens_the_function_page(portal) -> None:
@@ -87,13 +87,13 @@ def test_form_example_run_charges_and_renders(portal) -> None:
     assert widget(app, "text_area", "Text").value.startswith("Data engineer, senior data")
     run_button(app).click().run()
     assert not app.exception
-    assert host.store.balance("alice") == 19
+    assert host.balance("alice") == 19
     assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
     assert [m.label for m in app.metric if m.label != "Balance"] == ["Words", "Counted",
                                                                     "Distinct"]
     assert len(app.dataframe) == 1 and app.get("vega_lite_chart")
     assert app.get("download_button")
-    assert [call.status for call in host.store.list_calls("alice")] == ["succeeded"]
+    assert [call.status for call in host.calls("alice")] == ["succeeded"]
 
 
 def test_a_repeated_submission_is_charged_once(portal) -> None:
@@ -103,13 +103,13 @@ def test_a_repeated_submission_is_charged_once(portal) -> None:
     widget(app, "text_area", "Text").input("one two three four")
     run_button(app).click().run()
     run_button(app).click().run()  # a double-click: the same form submitted again
-    assert host.store.balance("alice") == 19
-    assert len(host.store.list_calls("alice")) == 1
+    assert host.balance("alice") == 19
+    assert len(host.calls("alice")) == 1
     assert "not again" in texts(app, "success")[0]
     app.run()  # any rerun ends the submission: the next click is a new call
     run_button(app).click().run()
-    assert host.store.balance("alice") == 18
-    assert len(host.store.list_calls("alice")) == 2
+    assert host.balance("alice") == 18
+    assert len(host.calls("alice")) == 2
 
 
 def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
@@ -123,8 +123,8 @@ def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
     assert any("below this function's cost" in text for text in texts(app, "warning"))
     (error,) = texts(app, "error")
     assert "Not enough tokens" in error and "Nothing was charged" in error
-    assert host.store.balance("alice") == 1
-    assert host.store.list_calls("alice") == []
+    assert host.balance("alice") == 1
+    assert host.calls("alice") == []
 
 
 def test_validation_error_shown_at_the_field(portal) -> None:
@@ -139,7 +139,7 @@ def test_validation_error_shown_at_the_field(portal) -> None:
     widget(app, "text_input", "Name").input("x" * 41)
     run_button(app).click().run()
     assert "at most 40 characters" in (error_after(app, "Name") or "")
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
 
 
 def test_failures_and_timeouts_say_no_tokens_were_taken(portal) -> None:
@@ -155,7 +155,7 @@ def test_failures_and_timeouts_say_no_tokens_were_taken(portal) -> None:
     run_button(app).click().run()
     (error,) = texts(app, "error")
     assert "timed out" in error and "No tokens were taken" in error
-    assert host.store.balance("alice") == 20
+    assert host.balance("alice") == 20
 
 
 def test_switched_off_at_click_time_is_refused(portal) -> None:
@@ -167,12 +167,12 @@ def test_switched_off_at_click_time_is_refused(portal) -> None:
     assert not [b for b in app.button if b.label.startswith("Run")]
     assert any("switched off" in text for text in texts(app, "warning"))
     # The check inside the click handler itself, and the host's own refusal:
-    model = host.catalog.view("greet").spec.input_model(name="Ada")
+    model = host.function("greet").spec.input_model(name="Ada")
     shown = running.submit(host, "alice", "greet", model)
     assert shown.level == "warning" and "Nothing was charged" in shown.message
     refused = running.refusal_message(FunctionDisabledError("greet is switched off"))
     assert "Nothing was charged" in refused.message
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
 
 
 # -- history, tokens, about ---------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_history_reopens_a_result_and_runs_it_again(portal) -> None:
     (listing,) = app.dataframe
     assert list(listing.value["status"]) == ["succeeded"]
     assert list(listing.value["charged"]) == [1]
-    (call,) = host.store.list_calls("alice")
+    (call,) = host.calls("alice")
     app.selectbox(key="tw_history_open").select(call.call_id).run()
     assert any("charged 1 tokens" in text for text in texts(app, "caption"))
     assert app.get("vega_lite_chart") and len(app.dataframe) == 2  # listing + the result
@@ -220,7 +220,7 @@ def test_about_shows_plugin_attribution(portal) -> None:
     signed_up(host, "alice")
     app = app_as("alice", "user/about.py")
     assert not app.exception
-    credited = {r.name for r in host.discovery.plugins if r.attribution}
+    credited = {r.name for r in host._discovery.plugins if r.attribution}
     assert credited == {"job_titles"}
     assert any("Job-title data" in text for text in texts(app, "markdown"))
     assert any("Plugin job_titles" in text for text in texts(app, "caption"))
