@@ -71,7 +71,7 @@ def forget_pending() -> None:
 
 def outcome_message(host: Host, user: str, view: FunctionView, outcome: Any) -> Shown:
     if outcome.status == "succeeded":
-        balance = host.store.balance(user)
+        balance = host.balance(user)
         if outcome.replayed:
             text = (f"Done. This submission was already run (a repeated click): charged "
                     f"{outcome.charged} tokens once, not again. Balance now {balance} tokens.")
@@ -112,7 +112,7 @@ def refusal_message(error: TokenworksError) -> Shown:
 def submit(host: Host, user: str, name: str, model: BaseModel) -> Shown:
     """Re-check the switch, then run under a progress indicator; never raises a refusal."""
     try:
-        view = host.catalog.view(name)  # the switch as it is now, at click time
+        view = host.function(name)  # the switch as it is now, at click time
         if not view.enabled:
             return Shown("warning", f"This function cannot be run right now: "
                          f"{view.why_disabled()}. Nothing was charged.")

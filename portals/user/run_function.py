@@ -99,7 +99,7 @@ def page() -> None:
             last[name] = running.submit(host, user.name, name, model)
     else:
         running.forget_pending()
-    balance = host.store.balance(user.name)
+    balance = host.balance(user.name)
     with balance_slot.container():
         st.caption(f"A run costs {view.cost} tokens, taken only if it succeeds. "
                    f"Your balance: {balance} tokens.")
