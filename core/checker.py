@@ -1,11 +1,6 @@
 """The contract checker: everything the host and the portals will demand of a plugin,
-checked before anyone installs it, with a report a person can act on.
-
-It loads the plugin with the real loader and runs every example through the real meter
-on a throwaway store, so a pass here means the same code path will work in production:
-the spec is valid, every input field gets a portal widget, every example validates and
-finishes within the function's timeout, returns only the block kinds it declares, and
-the blocks serialize; and the plugin never imports Streamlit.
+checked before anyone installs it, through the real loader and meter on a throwaway store,
+with a report a person can act on.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""Metered invocation: the one way a function is ever run.
+"""The meter: the one way a function is ever run, and the only place a call is charged.
 
-validate input -> check the switch -> look in the result cache (cacheable functions,
-result_cache.py) or lease a worker process (workers/: at most the function's concurrency
-limit at once, else refused as busy) -> take the idempotency key and hold the cost ->
-answer from the cache or run in the worker under the function's timeout -> check the
-result blocks -> capture the hold, or release it and record why. A cached answer is
-captured like a run that succeeded: the price is for the answer, not for the work. The
-capture or release is durable before the outcome is returned (committed, or on DuckDB
-journaled and written to the tables right after). Where the hold lives is the store's
-business (Store.holds): with durable holds, taking it is a transaction of its own; with
-holds in memory it is a reservation, and the call is written once, when it ends.
-
-A refusal (unknown function, bad input, switched off, busy, unknown user, too few
-tokens, call id reused for something else) raises CallRefused before anything is written.
-Anything that goes wrong once the function runs is an outcome, not an exception:
-its hold is released, so a failing plugin never costs a user tokens. The user is told what
-happened in a short message naming the call id; what an admin needs to fix it (the
-exception, its traceback, how a worker ended) is kept apart (Store.record_failure). The
-one exception is an outcome the store cannot keep (a full disk, an I/O error, a lost
-database): finish_call raises StorageUnavailableError, the call is released and answered
-as refused, never as succeeded, and nothing is charged.
+Meter.call checks the input and the switch, answers from the result cache or runs the
+function in a worker process, and captures the cost only if the call succeeded. A refusal
+raises CallRefused before anything is written; whatever goes wrong once the call runs is
+an outcome (CallOutcome), its hold released.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""A throwaway host: given plugins, a store in a temporary folder, gone on exit.
-
-Shared by tokenworks.testing (plugin authors' tests) and the contract checker, so both
-run a plugin exactly as the product does: discovered by the real loader, called through
-the real meter (timeout, result checks, hold and capture) on a real DuckDB store.
+"""A throwaway host: given plugins, a store in a temporary folder, gone on exit. Shared by
+tokenworks.testing and the contract checker, so both run a plugin as the product does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The `tokenworks` command line.
 
-Commands that need the store open it lazily, so `--help` and `--version` work anywhere.
-Plugins add their own commands through the `register_commands` hook.
+Commands open the host (and its store) only when they need it, so `--help` and
+`--version` work anywhere; plugins add commands through the `register_commands` hook.
 """
 
 from __future__ import annotations
