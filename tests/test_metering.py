@@ -477,6 +477,7 @@ def test_a_call_settled_by_the_sweep_while_running_costs_nothing(host):
 
     [outcome] = results
     assert outcome.status == "abandoned" and outcome.charged == 0
+    assert outcome.balance_after == 20  # what the caller shows, without reading again
     assert host.balance("ann") == 20
     assert settled_kinds(host, "c-late") == ["hold", "release"]
     assert_books(host)
