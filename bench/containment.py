@@ -123,7 +123,7 @@ def isolation(root: Path) -> dict[str, Any]:
             thread.start()
         time.sleep(1.0)  # the spinning and hung calls hold what they may by now
         loaded = p50_ms(host, "bench", QUICK_CALLS)
-        stats = host.workers.stats()
+        stats = host.worker_stats()
         health = host.health()
     finally:
         host.close()  # kills the workers still spinning or sleeping
@@ -143,8 +143,8 @@ BASELINE = textwrap.dedent('''
     from tokenworks.host import Host
     from tokenworks.loader import warm
     host = Host.from_registry(sys.argv[1], sweep=False)
-    warm(host.discovery)
-    analyze = host.discovery.functions["analyze_job_title"]
+    warm(host._discovery)  # in this process, as the server did before worker processes
+    analyze = host.function("analyze_job_title").function
     model = analyze.spec.input_model
     for title in json.loads(sys.argv[2]):
         analyze.run(model(title=title))

@@ -140,19 +140,19 @@ def breakdown(host: Host, user: str, calls: int) -> dict[str, float]:
 
         setattr(owner, attribute, wrapper)
 
-    durable = host.store.holds == "durable"
-    timed(host.store, "state_version", "catalog: state_version read")
-    timed(host.store, "begin_call",
+    durable = host._store.holds == "durable"
+    timed(host._store, "state_version", "catalog: state_version read")
+    timed(host._store, "begin_call",
           "store.begin_call: hold, a transaction" if durable else
           "store.begin_call: hold, in memory")
-    timed(host.store, "finish_call",
+    timed(host._store, "finish_call",
           "store.finish_call: capture, a transaction" if durable else
           "store.finish_call: journal the call (synced)")
-    timed(host.meter, "_run", "run in worker pool + check blocks")
+    timed(host._meter, "_run", "run in worker pool + check blocks")
     total = sum(call_latencies(host, user, calls))
     for attribute in ("state_version", "begin_call", "finish_call"):
-        delattr(host.store, attribute)
-    delattr(host.meter, "_run")
+        delattr(host._store, attribute)
+    delattr(host._meter, "_run")
     result = {label: seconds * 1000 / calls for label, seconds in spent.items()}
     result["other (validation, hashing, logging)"] = total / calls - sum(result.values())
     result["total"] = total / calls
@@ -198,7 +198,7 @@ def floor(path: Path, threads: int, per_thread: int) -> dict[str, float]:
 
 def write_stats(host: Host, since: Any = None, calls: int = 0) -> Any:
     """The store's group-commit counters; with `since`, calls per committed transaction."""
-    stats = getattr(host.store, "write_stats", None)  # None: a store without group commit
+    stats = getattr(host._store, "write_stats", None)  # None: a store without group commit
     if since is None or stats is None:
         return stats
     return calls / max(1, stats.transactions - since.transactions)
@@ -219,7 +219,7 @@ def measure(calls: int, threads: int, per_thread: int, holds: str = "memory") ->
             before_writes = write_stats(host)
             elapsed = run_threads(threads, lambda i: call_latencies(host, users[i], per_thread))
             drained = time.perf_counter()
-            host.store.balance(users[0])  # waits until every call is in the tables
+            host._store.balance(users[0])  # waits until every call is in the tables
             elapsed += time.perf_counter() - drained
             writes = write_stats(host, since=before_writes, calls=threads * per_thread)
             stages = breakdown(host, users[0], min(calls, BREAKDOWN_CALLS))

@@ -190,10 +190,10 @@ def check_books(server: Server, succeeded: dict[str, int]) -> dict[str, Any]:
         report = host.verify_books()
         wrong = []
         for name, runs in succeeded.items():
-            balance = host.store.balance(name)
+            balance = host.balance(name)
             if balance != GRANT - runs:
                 wrong.append(f"{name}: balance {balance}, {runs} successful runs")
-            charged = sum(c.charged for c in host.store.list_calls(name, limit=1000))
+            charged = sum(c.charged for c in host.calls(name, limit=1000))
             if charged != runs:
                 wrong.append(f"{name}: charged {charged} for {runs} successful runs")
         return {"books_ok": report.ok, "problems": report.problems, "differences": wrong}

@@ -144,7 +144,7 @@ def analyze_latency(titles: list[str]) -> dict[str, Any]:
             out["host_call_floor_p50_ms"] = round(statistics.median(floor), 3)
             out["load_host_call"] = load()
         finally:
-            host.meter.shutdown()
+            host._meter.shutdown()
     return out
 
 

@@ -1,9 +1,5 @@
-"""The functions as callers see them: each spec with its effective cost and switch.
-
-Precedence, lowest first: the plugin's spec, registry.toml's [functions.NAME] overrides,
-then an admin's changes kept in the store. A function runs only when it and its plugin
-are both enabled. The view is rebuilt only when the store's state version moves, so a
-call costs one cheap read to stay current.
+"""The functions as callers see them: each spec with its effective cost and switch
+(the plugin's spec, then registry.toml's [functions.NAME], then an admin's changes).
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """The contract checker: everything the host and the portals will demand of a plugin,
-checked before anyone installs it, with a report a person can act on.
-
-It loads the plugin with the real loader and runs every example through the real meter
-on a throwaway store, so a pass here means the same code path will work in production:
-the spec is valid, every input field gets a portal widget, every example validates and
-finishes within the function's timeout, returns only the block kinds it declares, and
-the blocks serialize; and the plugin never imports Streamlit.
+checked before anyone installs it, through the real loader and meter on a throwaway store,
+with a report a person can act on.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ from typing import Any, Literal
 
 from .blocks import blocks_from_json, blocks_to_json
 from .host import Host
-from .loader import Candidate, PluginRecord, file_candidate
+from .loader import Candidate, DiscoveredPlugin, file_candidate
 from .result_cache import ttl_text
 from .spec import Function
 from .throwaway_host import CALLER, PluginLike, candidate_for, fund_caller, throwaway_host
@@ -99,13 +94,14 @@ def check_plugin(
     # repeat it, out of order, on stderr.
     with _quiet("tokenworks"), throwaway_host([candidate], settings=section,
                                              strict=False) as host:
-        record = host.discovery.plugin(candidate.name)
-        assert record is not None
+        view = host.plugin(candidate.name)
+        assert view is not None
+        record = view.plugin
         _check_loaded(report, record)
         _check_sources(report, candidate, record)
         if record.status == "loaded":
             for function_name in record.functions:
-                function = host.discovery.functions[function_name]
+                function = host.function(function_name).function
                 _check_spec(report, function)
                 _check_form(report, function)
                 if run_examples:
@@ -167,7 +163,7 @@ def _project_candidate(project: Path, name: str | None) -> Candidate:
 # -- the checks -----------------------------------------------------------------------
 
 
-def _check_loaded(report: CheckReport, record: PluginRecord) -> None:
+def _check_loaded(report: CheckReport, record: DiscoveredPlugin) -> None:
     if record.status != "loaded":
         report.add("fail", "plugin", f"does not load: {record.error}")
         return
@@ -182,7 +178,7 @@ def _check_loaded(report: CheckReport, record: PluginRecord) -> None:
         report.add("fail", "plugin", "attribution() must return markdown text or None")
 
 
-def _check_sources(report: CheckReport, candidate: Candidate, record: PluginRecord) -> None:
+def _check_sources(report: CheckReport, candidate: Candidate, record: DiscoveredPlugin) -> None:
     files = _source_files(candidate)
     if not files:
         report.add("warn", "plugin", "no source files found to scan for a Streamlit import")
@@ -262,7 +258,7 @@ def _check_examples(report: CheckReport, host: Host, function: Function) -> None
     # Numbered from 0, as the spec's own "example 0 does not validate" errors are.
     for index, example in enumerate(spec.examples):
         subject = f"{spec.name} example {index}"
-        fund_caller(host, CALLER, host.catalog.view(spec.name).cost)
+        fund_caller(host, CALLER, host.function(spec.name).cost)
         started = time.perf_counter()
         try:
             outcome = host.call(spec.name, CALLER, example)
@@ -288,7 +284,7 @@ def _check_examples(report: CheckReport, host: Host, function: Function) -> None
             report.add("warn", subject, "returned no blocks: the caller sees an empty result")
         report.add("pass", subject, f"ran in {elapsed:.0f} ms, returned "
                    f"{_count_kinds(kinds)} ({len(text):,} bytes of JSON)")
-        fund_caller(host, CALLER, host.catalog.view(spec.name).cost)
+        fund_caller(host, CALLER, host.function(spec.name).cost)
         if spec.cache_ttl:  # a cache hit would repeat the first answer, proving nothing
             host.clear_cache(spec.name, actor="checker", reason="determinism check")
         again = host.call(spec.name, CALLER, example)

@@ -61,8 +61,8 @@ HOOK_NAMES = frozenset(
 
 
 @dataclass
-class PluginRecord:
-    """What the admin portal and `tokenworks plugins` show about one plugin."""
+class DiscoveredPlugin:
+    """One plugin as discovery left it: loaded, failed (with why) or blocked."""
 
     name: str
     source: Source
@@ -89,18 +89,18 @@ class Candidate:
 
 @dataclass
 class Discovery:
-    plugins: list[PluginRecord]
+    plugins: list[DiscoveredPlugin]
     functions: dict[str, Function]
     manager: pluggy.PluginManager
     warnings: list[str] = field(default_factory=list)
     # Each loaded plugin's validated settings (only plugins that declare a model).
     settings: dict[str, BaseModel] = field(default_factory=dict)
-    _by_name: dict[str, PluginRecord] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, DiscoveredPlugin] = field(default_factory=dict, repr=False)
 
-    def plugin(self, name: str) -> PluginRecord | None:
+    def plugin(self, name: str) -> DiscoveredPlugin | None:
         return self._by_name.get(name)
 
-    def add(self, record: PluginRecord) -> None:
+    def add(self, record: DiscoveredPlugin) -> None:
         self.plugins.append(record)
         self._by_name.setdefault(record.name, record)  # the first one keeps the name
 
@@ -123,7 +123,7 @@ def discover_candidates(
     discovery = Discovery(plugins=[], functions={}, manager=manager)
     settings = config.plugins
     for candidate in candidates:
-        record = PluginRecord(candidate.name, candidate.source, candidate.origin,
+        record = DiscoveredPlugin(candidate.name, candidate.source, candidate.origin,
                               candidate.version, recipe=candidate.recipe)
         refusal = _refusal(candidate.name, settings.allow, settings.block)
         taken = discovery.plugin(candidate.name)
@@ -163,9 +163,9 @@ def _refusal(name: str, allow: list[str], block: list[str]) -> str | None:
     return None
 
 
-def _load_one(candidate: Candidate, record: PluginRecord, discovery: Discovery, strict: bool,
-              settings_section: dict[str, Any] | None = None, timeout: float | None = None,
-              environ: Mapping[str, str] | None = None):
+def _load_one(candidate: Candidate, record: DiscoveredPlugin, discovery: Discovery,
+              strict: bool, settings_section: dict[str, Any] | None = None,
+              timeout: float | None = None, environ: Mapping[str, str] | None = None):
     """Load one plugin on a thread of its own, waiting at most ``timeout`` seconds for it."""
     loading = _Loading(candidate, discovery.manager, settings_section, environ)
     thread = threading.Thread(target=loading.run, name=f"tokenworks-load-{candidate.name}",
@@ -260,7 +260,7 @@ class _Loading:
             self.manager.unregister(self.plugin)
 
 
-def _fail(record: PluginRecord, error: BaseException, strict: bool) -> None:
+def _fail(record: DiscoveredPlugin, error: BaseException, strict: bool) -> None:
     record.status = "failed"
     record.error = f"{type(error).__name__}: {error}"
     record.traceback = "".join(traceback.format_exception(error))

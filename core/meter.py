@@ -1,25 +1,9 @@
-"""Metered invocation: the one way a function is ever run.
+"""The meter: the one way a function is ever run, and the only place a call is charged.
 
-validate input -> check the switch -> look in the result cache (cacheable functions,
-result_cache.py) or lease a worker process (workers/: at most the function's concurrency
-limit at once, else refused as busy) -> take the idempotency key and hold the cost ->
-answer from the cache or run in the worker under the function's timeout -> check the
-result blocks -> capture the hold, or release it and record why. A cached answer is
-captured like a run that succeeded: the price is for the answer, not for the work. The
-capture or release is durable before the outcome is returned (committed, or on DuckDB
-journaled and written to the tables right after). Where the hold lives is the store's
-business (Store.holds): with durable holds, taking it is a transaction of its own; with
-holds in memory it is a reservation, and the call is written once, when it ends.
-
-A refusal (unknown function, bad input, switched off, busy, unknown user, too few
-tokens, call id reused for something else) raises CallRefused before anything is written.
-Anything that goes wrong once the function runs is an outcome, not an exception:
-its hold is released, so a failing plugin never costs a user tokens. The user is told what
-happened in a short message naming the call id; what an admin needs to fix it (the
-exception, its traceback, how a worker ended) is kept apart (Store.record_failure). The
-one exception is an outcome the store cannot keep (a full disk, an I/O error, a lost
-database): finish_call raises StorageUnavailableError, the call is released and answered
-as refused, never as succeeded, and nothing is charged.
+Meter.call checks the input and the switch, answers from the result cache or runs the
+function in a worker process, and captures the cost only if the call succeeded. A refusal
+raises CallRefused before anything is written; whatever goes wrong once the call runs is
+an outcome (CallOutcome), its hold released.
 """
 
 from __future__ import annotations
@@ -73,7 +57,7 @@ class CallOutcome:
     cached: bool = False
     started_at: datetime | None = None  # the call row's started_at (naive UTC)
     # The user's balance right after the call (after a replay: as it is now), so no caller
-    # reads it again; None only on the rare outcome nobody settled here.
+    # reads it again. The meter sets it on every outcome it returns.
     balance_after: int | None = None
     # Why it failed, for admins and plugin authors' tests (the exception and traceback, or
     # how the worker ended): never shown to the caller, kept by Store.record_failure.
@@ -201,8 +185,10 @@ class Meter:
             # The sweep settled it first (the call outlived its deadline and grace).
             record = self._store.get_call(call_id)
             log.warning("call %s: settled by the sweep before it finished", call_id)
-            return _outcome(record, replayed=False) if record else CallOutcome(
-                call_id, function, user, "abandoned", 0, error="settled by the sweep")
+            balance = self._store.balance(user)
+            return _outcome(record, replayed=False, balance_after=balance) if record else \
+                CallOutcome(call_id, function, user, "abandoned", 0, error="settled by the sweep",
+                            balance_after=balance)
         charged = view.cost if status == "succeeded" else 0
         if hit is not None:
             log.info("call %s: %s for %s answered from the cache in %.1f ms, charged %d",

@@ -1,14 +1,8 @@
 """The result cache as the meter sees it: keys, look-ups and stores that never fail a call.
 
-A function opts in with ``cache_ttl`` (seconds) in its spec. Its successful results are kept
-in the store (so replicas on one PostgreSQL share them) under the sha256 of the function's
-name, its plugin's version and the canonical input (the validated input model as JSON with
-sorted keys), so equivalent inputs share an entry and a new plugin version never sees an
-old version's results. The meter charges a cached answer like any other (docs/api.md says
-why); this module only finds and keeps results.
-
-The cache is an optimisation, never a source of failure: any error reading or writing it is
-logged and treated as a miss, and the function runs as if there were no cache.
+A function opts in with ``cache_ttl`` in its spec; an entry's key covers the function, its
+plugin's version and the canonical input. Any error reading or writing the cache is logged
+and treated as a miss.
 """
 
 from __future__ import annotations

@@ -14,9 +14,8 @@
         report = check_plugin(my_plugin)
         assert report.ok, report.format()
 
-Everything runs the way production does: the real loader discovers the plugin, the
-real meter calls it (input validation, timeout, result checks, hold and capture) and a
-real DuckDB store in a temporary folder keeps the books. Nothing outlives the ``with``.
+Everything runs as in production (the real loader, meter and a DuckDB store in a
+temporary folder); nothing outlives the ``with``.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def call(
     succeed raises CallFailed naming its status and error; pass check=False to test
     failures, and read result.outcome.
     """
-    view = host.catalog.view(function)
+    view = host.function(function)
     if payload is None:
         payload = view.spec.examples[0]
     fund_caller(host, user, view.cost)

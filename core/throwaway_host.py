@@ -1,8 +1,5 @@
-"""A throwaway host: given plugins, a store in a temporary folder, gone on exit.
-
-Shared by tokenworks.testing (plugin authors' tests) and the contract checker, so both
-run a plugin exactly as the product does: discovered by the real loader, called through
-the real meter (timeout, result checks, hold and capture) on a real DuckDB store.
+"""A throwaway host: given plugins, a store in a temporary folder, gone on exit. Shared by
+tokenworks.testing and the contract checker, so both run a plugin as the product does.
 """
 
 from __future__ import annotations
@@ -79,8 +76,9 @@ def throwaway_host(
 def fund_caller(host: Host, user: str, tokens: int) -> None:
     """Make sure `user` exists and holds at least `tokens`, so a call is never refused
     for want of tokens (that is the meter's business, tested elsewhere)."""
-    if host.store.get_user(user) is None:
-        host.store.create_user(user, "user", NO_PASSWORD, 0, "tokenworks.testing")
-    short = tokens - host.store.balance(user)
+    if host.user(user) is None:
+        # Straight to the store: Host.add_user would hash a password nobody may use.
+        host._store.create_user(user, "user", NO_PASSWORD, 0, "tokenworks.testing")
+    short = tokens - host.balance(user)
     if short > 0:
         host.grant(user, short, actor="tokenworks.testing", reason="tokens for a test call")

@@ -1,13 +1,6 @@
-"""Which address a sign-in or sign-up comes from, for throttling.
-
-X-Forwarded-For is anyone's to write, so it is believed only when the connection comes
-from a reverse proxy named in registry.toml's ``[portal] trusted_proxies`` (none by
-default): then the client is the right-most address in it that is not itself a trusted
-proxy. `tokenworks serve` also stops uvicorn from rewriting the peer address from the
-header (``FORWARDED_ALLOW_IPS``), which by default it does for connections from loopback.
-
-An IPv6 client is counted by its /64 network: one host usually holds a whole /64, so its
-single addresses are free to rotate.
+"""Which address a sign-in or sign-up comes from, for throttling: X-Forwarded-For is
+believed only from registry.toml's ``[portal] trusted_proxies``; an IPv6 client counts by
+its /64 network.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Markdown the browser can draw without fetching anything.
-
-Streamlit draws markdown (never raw HTML: the portals do not pass unsafe_allow_html) in
-st.markdown, captions, alerts, metric labels and values, help tooltips and image captions.
-Of that markdown, only an image loads a resource from a URL: a title such as
-``![](http://host/beacon.png)`` echoed into a result would tell that host who looked, and
-when. Every text the portals draw as markdown and did not write themselves goes through
-``inert_markdown`` first.
+"""Markdown the browser can draw without fetching anything: every text the portals draw
+as markdown and did not write themselves goes through ``inert_markdown``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,5 @@
-"""Keep an open session current without a reload, and close it once it has ended.
-
-The browser asks /state for the store's state version once a second (a memory read in the
-host) and only when it has moved (a toggle, a cost, a grant, a role) does it make
-Streamlit rerun the page, so catalogs, costs, forms and the balance reflect the change.
-The same answer says whether the browser's portal session is still live (one read by key);
-when it is not, the page goes to the sign-in page: a sign-out in one tab reaches the
-browser's other tabs within about a second.
-
-Why not a ``st.fragment(run_every=1)``: a timed fragment rerun coinciding with a click was
-seen to swallow the click's rerun (a form submitted but its result not shown, or an
-example button's values lost). Here nothing runs on the server until something changed.
+"""Keep an open page current without a reload: the browser polls /state, and the page
+reruns when the state version moved, or goes to the sign-in page once its session ended.
 """
 
 from __future__ import annotations
@@ -60,5 +50,5 @@ _watcher = st.components.v2.component("tokenworks_state_watcher", js=_WATCH_JS)
 
 def watch_state() -> None:
     """Mount the watcher; a change it reports reruns the app (Streamlit's trigger)."""
-    _watcher(data={"version": get_host().store.state_version(), "interval_ms": POLL_MS},
+    _watcher(data={"version": get_host().state_version(), "interval_ms": POLL_MS},
              key="tw_state_watcher", on_changed_change=lambda: None)

@@ -1,13 +1,6 @@
 """Draw a function's result: one small renderer per block kind, chosen by ``block.kind``.
-
-A block the portal cannot draw (an unknown kind, or a renderer that raises) is shown as
-JSON with a note instead: a result never crashes the page.
-
-Nothing drawn here makes the browser fetch a URL. Streamlit draws markdown (without raw
-HTML) in a markdown block's text, every title, metric labels, values, deltas and help, and
-image captions; ``inert_markdown`` disarms the one syntax there that loads a resource, the
-image, so a plugin that echoes a user's text unescaped cannot plant a beacon. A chart whose
-Vega-Lite spec would load data or images from a URL is not drawn.
+A block that cannot be drawn is shown as JSON with a note, and nothing drawn makes the
+browser fetch a URL.
 """
 
 from __future__ import annotations

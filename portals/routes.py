@@ -18,7 +18,6 @@ from starlette.routing import Route
 
 from tokenworks.errors import TokenworksError
 from tokenworks.host import Host
-from tokenworks.store import utcnow
 
 from . import sessions, throttle
 from .client_address import is_https
@@ -129,7 +128,7 @@ async def signin(request: Request) -> Response:
     next_path = _safe_next(str(form.get("next", "/")))
     # Counted before the password is checked: concurrent guesses cannot outrun the limit.
     rules = throttle.sign_in_rules(host, request, name)
-    wait = await asyncio.to_thread(host.store.throttle_take, rules, utcnow())
+    wait = await asyncio.to_thread(host.take_attempt, rules)
     if wait > 0:
         return _signin_page(host, next_path,
                             f"Too many sign-in attempts. Try again in {throttle.wait_text(wait)}.",
@@ -138,7 +137,7 @@ async def signin(request: Request) -> Response:
     user = await asyncio.to_thread(host.authenticate, name, password)
     if user is None:
         return _signin_page(host, next_path, "Wrong user name or password.", name, 401)
-    await asyncio.to_thread(throttle.refund, host, rules)  # only the attempt it used
+    await asyncio.to_thread(host.refund_attempt, rules)  # only the attempt it used
     return await _signed_in(host, request, user.name, next_path)
 
 
@@ -156,8 +155,7 @@ async def signup(request: Request) -> Response:
     form = await request.form()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     next_path = _safe_next(str(form.get("next", "/")))
-    wait = await asyncio.to_thread(host.store.throttle_take,
-                                   [throttle.sign_up_rule(host, request)], utcnow())
+    wait = await asyncio.to_thread(host.take_attempt, [throttle.sign_up_rule(host, request)])
     if wait > 0:
         page = _page("Sign up", '<p class="error" role="alert">Too many sign-ups from your '
                      f"address. Try again in {throttle.wait_text(wait)}.</p>", 429)
@@ -209,7 +207,7 @@ async def health(request: Request) -> Response:
     with reasons, when calls cannot all be served. Public: it names no plugin."""
     try:
         host = await asyncio.to_thread(get_host)
-        version = host.store.state_version()
+        version = host.state_version()
         reasons = await asyncio.to_thread(host.health)
     except Exception as error:  # health must answer, whatever broke
         return JSONResponse({"status": "error", "error": type(error).__name__},
@@ -230,7 +228,7 @@ async def state(request: Request) -> Response:
     cookie = request.cookies.get(sessions.COOKIE)
     signed_in = bool(cookie) and await asyncio.to_thread(
         sessions.verify, host, cookie, touch=False) is not None
-    return JSONResponse({"version": host.store.state_version(), "signed_in": signed_in},
+    return JSONResponse({"version": host.state_version(), "signed_in": signed_in},
                         headers={"cache-control": "no-store"})
 
 

@@ -88,7 +88,7 @@ def current_user() -> User | None:
         return None
     host = get_host()
     name = sessions.verify(host, cookie)
-    return host.store.get_user(name) if name is not None else None
+    return host.user(name) if name is not None else None
 
 
 def require_admin() -> User:

@@ -1,41 +1,25 @@
-"""Server-side portal sessions.
-
-The cookie carries a random token, signed with the host's session key
-(tokenworks.secret_key) so a forged or stale cookie is refused before any read; the store
-keeps a row per session under the token's SHA-256 (so a reader of the database cannot take
-one over) with its user, creation, last use, idle expiry and absolute expiry. A session
-ends by sign-out, by a password change or an admin's "sign out everywhere" (every session
-of the user), by idling for ``users.session_idle_minutes``, after ``users.session_hours``,
-and, for every session at once, when the key is rotated (`tokenworks secret rotate`).
-
-Checking a session is one read by primary key; its last use is written at most once a
-``TOUCH_EVERY``, not on every page run.
+"""The portal's session cookie: the Host's session token, signed with the host's session
+key (tokenworks.secret_key) so a forged or stale cookie is refused before any read, and
+the sign-out form's CSRF token. The sessions themselves (expiry, sign-out everywhere) are
+the Host's (tokenworks.host.portal_sessions).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from itsdangerous import BadSignature, Signer
 
 from tokenworks.host import Host
-from tokenworks.store import utcnow
-from tokenworks.store.base import PortalSession
 
 COOKIE = "tw_session"
-TOUCH_EVERY = timedelta(seconds=60)
 _SALT = b"tokenworks-session"
 
 
 def _signer(host: Host) -> Signer:
     return Signer(host.secret.current(), salt=_SALT)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _token(host: Host, cookie: str) -> str | None:
@@ -50,18 +34,9 @@ def max_age(host: Host) -> int:
     return int(host.config.users.session_hours * 3600)
 
 
-def _idle(host: Host) -> timedelta:
-    return timedelta(minutes=host.config.users.session_idle_minutes)
-
-
 def issue(host: Host, name: str, now: datetime | None = None) -> str:
     """Start a session for ``name``; returns the cookie's value."""
-    now = now or utcnow()
-    token = secrets.token_urlsafe(32)
-    expires = now + timedelta(seconds=max_age(host))
-    host.store.create_portal_session(PortalSession(
-        _token_hash(token), name, now, now, min(now + _idle(host), expires), expires))
-    return _signer(host).sign(token).decode()
+    return _signer(host).sign(host.open_portal_session(name, now)).decode()
 
 
 def verify(host: Host, cookie: str | None, *, touch: bool = True,
@@ -71,14 +46,7 @@ def verify(host: Host, cookie: str | None, *, touch: bool = True,
     token = _token(host, cookie) if cookie else None
     if token is None:
         return None
-    now = now or utcnow()
-    session = host.store.get_portal_session(_token_hash(token))
-    if session is None or not session.live(now):
-        return None
-    if touch and now - session.last_seen_at >= TOUCH_EVERY:
-        host.store.touch_portal_session(session.token_hash, now,
-                                        min(now + _idle(host), session.expires_at))
-    return session.user
+    return host.portal_session_user(token, touch=touch, now=now)
 
 
 def end(host: Host, cookie: str | None, reason: str = "signed out") -> bool:
@@ -86,7 +54,7 @@ def end(host: Host, cookie: str | None, reason: str = "signed out") -> bool:
     token = _token(host, cookie) if cookie else None
     if token is None:
         return False
-    return host.store.end_portal_session(_token_hash(token), reason, utcnow())
+    return host.close_portal_session(token, reason)
 
 
 def csrf_token(host: Host, cookie: str) -> str:

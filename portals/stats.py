@@ -1,10 +1,6 @@
 """Monitoring figures computed from call records: pure functions, no Streamlit.
-
-Outcomes: a call that finished is a success (``succeeded``), a timeout (``timeout``) or an
-error (``failed``, ``invalid_result`` or ``abandoned``); rates are shares of the calls that
-finished. Calls still running count as calls (per minute) but have no latency, no outcome
-and no charge yet. Tokens spent are what calls finally cost (``CallRecord.charged``).
-Percentiles interpolate linearly between the two nearest latencies (numpy's default).
+Rates are shares of the finished calls; running calls count as calls but have no latency,
+outcome or charge yet.
 """
 
 from __future__ import annotations

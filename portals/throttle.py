@@ -1,22 +1,6 @@
-"""Sign-in and sign-up throttling: the policy (the counting is the store's, shared by
-replicas and atomic: base.SessionStore.throttle_take).
-
-Every sign-in attempt is counted before its password is checked, so concurrent guesses
-cannot slip past a limit while scrypt runs. Which counters an attempt takes depends on
-whether the browser holds a *device cookie* for the account (OWASP's "device cookies"): a
-signed cookie a browser receives when it signs in to that account.
-
-- A browser without the account's device cookie: ``ACCOUNT_LIMIT`` attempts per account
-  and ``ADDRESS_LIMIT`` per client address, per ``WINDOW``.
-- A browser with it: ``DEVICE_LIMIT`` attempts for that cookie per ``WINDOW``, and no
-  account or address counter: someone guessing an account's password, however often and
-  from wherever, cannot lock its owner out of a browser they signed in from before.
-
-A refusal lasts until the window of the counter that refused ends: ``WINDOW`` at most. A
-successful sign-in gives back the one attempt it used on each counter, never more, so one
-account's success cannot reset what another account's or anyone else's failures counted.
-Sign-up attempts are counted per address, ``users.signups_per_hour`` per hour, whether
-they create an account or not (a failed one still tells whether a name is taken).
+"""Sign-in and sign-up throttling: the policy (which counters an attempt takes, and the
+device cookie that spares a known browser an account's lock-out). The counting is the
+Host's (take_attempt, refund_attempt), shared by replicas.
 """
 
 from __future__ import annotations
@@ -80,11 +64,6 @@ def sign_in_rules(host: Host, request: Request, name: str) -> list[ThrottleRule]
 def sign_up_rule(host: Host, request: Request) -> ThrottleRule:
     return ThrottleRule(f"signup:{address_key(host, request).removeprefix('ip:')}",
                         host.config.users.signups_per_hour, SIGNUP_WINDOW)
-
-
-def refund(host: Host, rules: list[ThrottleRule]) -> None:
-    for rule in rules:
-        host.store.throttle_refund(rule.key)
 
 
 def wait_text(seconds: float) -> str:

@@ -50,7 +50,7 @@ def plugin_folder(directory: Path, *names: str) -> Path:
 def plugin_runs(host: Host, plugin: str) -> Counter[str]:
     """How often each function of a probe plugin (meter_probe, cache_probe) started, in any
     worker process: the probes append a line per run to a ``.runs`` file beside their copy."""
-    record = host.discovery.plugin(plugin)
+    record = host.plugin(plugin).plugin
     assert record is not None and record.source == "folder", f"{plugin} is not a folder plugin"
     log = Path(record.origin).with_suffix(".runs")
     return Counter(log.read_text().split()) if log.exists() else Counter()

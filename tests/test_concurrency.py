@@ -29,8 +29,8 @@ COST = 2  # probe_maybe
 
 
 def assert_balance_is_sum_of_ledger(host: Host, user: str) -> int:
-    balance = host.store.balance(user)
-    assert balance == sum(e.amount for e in host.store.ledger(user, limit=1_000_000))
+    balance = host.balance(user)
+    assert balance == sum(e.amount for e in host.ledger(user, limit=1_000_000))
     report = host.verify_books()
     assert report.ok, report.problems[:10]
     return balance
@@ -48,7 +48,7 @@ HOLDS = pytest.mark.parametrize("holds", ["memory", "durable"])
 def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host, holds,
                                                                       calls_per_thread):
     host = make_host("meter_probe.py", sweep=False, holds=holds)
-    host.store.create_user("ann", "user", "x", START, actor="test")
+    host._store.create_user("ann", "user", "x", START, actor="test")
     outcomes: list[list[CallOutcome]] = [[] for _ in range(THREADS)]
 
     def work(thread: int) -> None:
@@ -83,7 +83,7 @@ def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host,
     succeeded = {o.call_id for o in every if o.status == "succeeded"}
     balance = assert_balance_is_sum_of_ledger(host, "ann")
     assert balance == START - COST * len(succeeded)
-    stored = host.store.list_calls("ann", limit=1_000_000)
+    stored = host.calls("ann", limit=1_000_000)
     assert len(stored) == len(by_id)
     assert {c.call_id for c in stored if c.status == "succeeded"} == succeeded
     assert not [c for c in stored if c.status == "running"]
@@ -94,7 +94,7 @@ def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host, 
     """The lost-update regression (docs/duckdb.md), straight on the store: holds and captures,
     holds and releases, grants and take-backs all racing on the same row."""
     host = make_host("meter_probe.py", sweep=False, holds=holds)
-    store = host.store
+    store = host._store
     store.create_user("ann", "user", "x", 500, actor="test")
     ops_per_thread = 40  # 320 racing writes: a few seconds at ~2 ms a DuckDB statement
     applied: list[Counter[str]] = [Counter() for _ in range(THREADS)]
@@ -149,7 +149,7 @@ def test_concurrent_calls_for_several_users_keep_accounts_apart(make_host, holds
     host = make_host("meter_probe.py", sweep=False, holds=holds)
     users = [f"u{i}" for i in range(user_count)]
     for user in users:
-        host.store.create_user(user, "user", "x", 40, actor="test")
+        host._store.create_user(user, "user", "x", 40, actor="test")
 
     def work(thread: int) -> None:
         user = users[thread % user_count]
@@ -161,7 +161,7 @@ def test_concurrent_calls_for_several_users_keep_accounts_apart(make_host, holds
     run_threads(6, work)
 
     for user in users:
-        succeeded = [c for c in host.store.list_calls(user, limit=10_000)
+        succeeded = [c for c in host.calls(user, limit=10_000)
                      if c.status == "succeeded"]
         assert assert_balance_is_sum_of_ledger(host, user) == 40 - COST * len(succeeded)
-        assert host.store.balance(user) == 0  # 60 attempts for 20 affordable calls
+        assert host.balance(user) == 0  # 60 attempts for 20 affordable calls

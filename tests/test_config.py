@@ -242,7 +242,7 @@ def test_host_opens_the_configured_store(tmp_path: Path) -> None:
     # The same store, reopened through the environment override, still knows ann.
     with Host.from_registry(str(path), str(tmp_path / "site" / "var" / "books.duckdb"),
                             sweep=False) as host:
-        assert host.store.get_user("ann") is not None
+        assert host.user("ann") is not None
 
 
 # -- layers: spec < registry.toml < admin change in the store -------------------------
@@ -257,23 +257,23 @@ def user_with(host: Host, tokens: int, name: str = "ann") -> str:
 
 def test_cost_from_spec(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py")
-    assert host.catalog.view("greet").cost == 2
+    assert host.function("greet").cost == 2
 
 
 def test_cost_precedence(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", registry="[functions.greet]\ncost = 5\n")
-    assert host.catalog.view("greet").cost == 5
-    assert host.catalog.view("greet").spec.cost == 2  # the spec itself is unchanged
+    assert host.function("greet").cost == 5
+    assert host.function("greet").spec.cost == 2  # the spec itself is unchanged
     user = user_with(host, 20)
     assert host.call("greet", user, {"name": "A"}).charged == 5
     host.set_cost("greet", 7, actor="admin", reason="dearer")
-    assert host.catalog.view("greet").cost == 7
+    assert host.function("greet").cost == 7
     assert host.call("greet", user, {"name": "A"}).charged == 7
-    assert host.store.balance(user) == 20 - 5 - 7
+    assert host.balance(user) == 20 - 5 - 7
     host.set_cost("greet", 0, actor="admin", reason="free week")
     outcome = host.call("greet", user, {"name": "A"})
     assert (outcome.ok, outcome.charged) == (True, 0)
-    assert host.store.balance(user) == 8
+    assert host.balance(user) == 8
 
 
 def test_admin_cost_survives_a_restart(make_host: Callable[..., Host]) -> None:
@@ -281,59 +281,59 @@ def test_admin_cost_survives_a_restart(make_host: Callable[..., Host]) -> None:
     first.set_cost("greet", 9, actor="admin", reason="kept in the store")
     first.close()
     second = make_host(registry="[functions.greet]\ncost = 5\n")
-    assert second.catalog.view("greet").cost == 9
+    assert second.function("greet").cost == 9
 
 
 def test_enabled_precedence(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", registry="[functions.greet]\nenabled = false\n")
     user = user_with(host, 10)
-    view = host.catalog.view("greet")
+    view = host.function("greet")
     assert (view.function_enabled, view.enabled) == (False, False)
     assert view.why_disabled() == "greet is switched off"
     with pytest.raises(FunctionDisabledError, match="nothing was charged"):
         host.call("greet", user, {"name": "A"})
     assert host.set_function_enabled("greet", True, actor="admin", reason="back on")
-    assert host.catalog.view("greet").enabled
+    assert host.function("greet").enabled
     assert host.call("greet", user, {"name": "A"}).ok
-    assert host.store.balance(user) == 8
+    assert host.balance(user) == 8
 
 
 def test_registry_can_enable_and_admin_disable(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", registry="[functions.greet]\nenabled = true\n")
-    assert host.catalog.view("greet").enabled
+    assert host.function("greet").enabled
     host.set_function_enabled("greet", False, actor="admin", reason="broken upstream")
-    assert not host.catalog.view("greet").enabled
+    assert not host.function("greet").enabled
 
 
 def test_setting_the_same_switch_twice_changes_nothing(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py")
-    version = host.store.state_version()
+    version = host.state_version()
     assert host.set_function_enabled("greet", True, actor="admin", reason="noop") is False
     assert host.set_plugin_enabled("good_plugin", True, actor="admin", reason="noop") is False
-    assert host.store.state_version() == version
-    assert host.store.state_changes() == []
+    assert host.state_version() == version
+    assert host.audit() == []
 
 
 def test_plugin_switch_off_disables_its_functions(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", "package_plugin")
     user = user_with(host, 10)
-    ledger_before = host.store.ledger(user)
+    ledger_before = host.ledger(user)
     assert host.set_plugin_enabled("good_plugin", False, actor="admin", reason="audit")
-    view = host.catalog.view("greet")
+    view = host.function("greet")
     assert (view.function_enabled, view.plugin_enabled, view.enabled) == (True, False, False)
     assert view.why_disabled() == "plugin 'good_plugin' is switched off"
     with pytest.raises(FunctionDisabledError, match="plugin 'good_plugin' is switched off"):
         host.call("greet", user, {"name": "A"})
     # Refused before anything was written: no charge, no hold, no call record.
-    assert host.store.balance(user) == 10
-    assert host.store.ledger(user) == ledger_before
-    assert host.store.list_calls(user) == []
+    assert host.balance(user) == 10
+    assert host.ledger(user) == ledger_before
+    assert host.calls(user) == []
     # The other plugin's functions are untouched.
     assert host.call("shout_text", user, {"text": "still here"}).ok
 
     assert host.set_plugin_enabled("good_plugin", True, actor="admin", reason="audit done")
     assert host.call("greet", user, {"name": "A"}).charged == 2
-    changes = host.store.state_changes()
+    changes = host.audit()
     assert [(c.target_kind, c.target, c.before, c.after) for c in changes] == [
         ("plugin", "good_plugin", "false", "true"),
         ("plugin", "good_plugin", "true", "false"),
@@ -346,7 +346,7 @@ def test_plugin_switch_beats_a_function_switched_on(make_host: Callable[..., Hos
     host.set_plugin_enabled("good_plugin", False, actor="admin", reason="off")
     host.set_function_enabled("greet", False, actor="admin", reason="off too")
     host.set_function_enabled("greet", True, actor="admin", reason="function on")
-    assert not host.catalog.view("greet").enabled
+    assert not host.function("greet").enabled
 
 
 def test_switches_need_a_known_target_and_a_reason(make_host: Callable[..., Host]) -> None:
@@ -364,16 +364,16 @@ def test_switches_need_a_known_target_and_a_reason(make_host: Callable[..., Host
         host.set_cost("greet", -1, actor="admin", reason="x")
     with pytest.raises(TokenworksError, match="whole number"):
         host.set_cost("greet", True, actor="admin", reason="x")
-    assert host.catalog.view("greet").enabled and host.catalog.view("greet").cost == 2
+    assert host.function("greet").enabled and host.function("greet").cost == 2
 
 
 def test_state_version_rises_on_toggle_cost_and_grant(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py")
     user = user_with(host, 0)
-    seen = [host.store.state_version()]
+    seen = [host.state_version()]
 
     def rose() -> bool:
-        seen.append(host.store.state_version())
+        seen.append(host.state_version())
         return seen[-1] > seen[-2]
 
     host.set_function_enabled("greet", False, actor="admin", reason="toggle")
@@ -388,5 +388,5 @@ def test_state_version_rises_on_toggle_cost_and_grant(make_host: Callable[..., H
     assert rose()
     # Reading does not move it.
     host.functions()
-    host.store.balance(user)
+    host.balance(user)
     assert not rose()

@@ -197,24 +197,24 @@ def test_infer_input_model(func: Callable[..., Any], expected: type[BaseModel] |
 
 def test_host_fills_plugin_and_version_from_where_it_loaded(make_host: Callable[..., Host]):
     host = make_host("good_plugin.py", "package_plugin")
-    greet = host.catalog.view("greet").spec
+    greet = host.function("greet").spec
     assert (greet.plugin, greet.plugin_version) == ("good_plugin", "local")
     # A folder plugin's __version__ becomes its version.
-    shout = host.catalog.view("shout_text").spec
+    shout = host.function("shout_text").spec
     assert (shout.plugin, shout.plugin_version) == ("package_plugin", "2.5.0")
 
 
 def test_plugin_may_not_set_host_fields(make_host: Callable[..., Host]) -> None:
     host = make_host("plugin_sets_host_fields.py", "good_plugin.py")
-    record = host.discovery.plugin("plugin_sets_host_fields")
+    record = host.plugin("plugin_sets_host_fields").plugin
     assert record is not None and record.status == "failed"
     assert "plugin is filled in by the host" in (record.error or "")
-    assert "impostor" not in host.discovery.functions
+    assert "impostor" not in host._discovery.functions
     assert [v.spec.plugin for v in host.functions()] == ["good_plugin"]
 
 
 def test_input_model_and_description_inferred(make_host: Callable[..., Host]) -> None:
-    greet = make_host("good_plugin.py").catalog.view("greet").spec
+    greet = make_host("good_plugin.py").function("greet").spec
     assert greet.input_model.__name__ == "GreetInput"
     assert set(greet.input_model.model_fields) == {"name", "excited"}
     # inspect.getdoc: the whole docstring, dedented.
@@ -225,14 +225,14 @@ def test_input_model_and_description_inferred(make_host: Callable[..., Host]) ->
 
 def test_explicit_name_model_and_description_win(make_host: Callable[..., Host]) -> None:
     host = make_host("package_plugin")
-    shout = host.catalog.view("shout_text").spec
+    shout = host.function("shout_text").spec
     assert shout.input_model.__name__ == "ShoutInput"
     assert shout.description == "Upper-cases the text."
-    assert "shout_function" not in host.discovery.functions
+    assert "shout_function" not in host._discovery.functions
 
 
 def test_function_without_inferable_model_rejected(make_host: Callable[..., Host]) -> None:
-    record = make_host("no_input_model.py").discovery.plugin("no_input_model")
+    record = make_host("no_input_model.py").plugin("no_input_model").plugin
     assert record is not None and record.status == "failed"
     assert "no input_model given" in (record.error or "")
 

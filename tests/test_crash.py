@@ -54,7 +54,7 @@ def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path
         'folder = "local_plugins"\nentry_points = false\n',
     )
     with Host.from_registry(str(registry), sweep=False) as host:
-        host.store.create_user("crash", "user", "x", GRANT, actor="test")
+        host._store.create_user("crash", "user", "x", GRANT, actor="test")
         store_path = host.config.store_path()
 
     worker = subprocess.Popen(
@@ -111,7 +111,7 @@ def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path
         raw.close()
 
     with Host.from_registry(str(registry), sweep=False) as restarted:
-        store = restarted.store
+        store = restarted._store
         after = {c.call_id: c for c in store.list_calls("crash", limit=1_000_000)}
         assert not [c for c in after.values() if c.status == "running"]
         for call in running:

@@ -60,7 +60,7 @@ def test_broken_plugins_are_recorded_and_the_good_one_still_works(
     make_host: Callable[..., Host],
 ) -> None:
     host = make_host(*files("good_plugin", *BROKEN), store=":memory:")
-    records = {record.name: record for record in host.discovery.plugins}
+    records = {record.name: record for record in host._discovery.plugins}
     assert set(records) == {"good_plugin", *BROKEN}
 
     for name, fragments in BROKEN.items():
@@ -76,12 +76,12 @@ def test_broken_plugins_are_recorded_and_the_good_one_still_works(
         assert record.functions == []
         assert record.load_ms > 0
         # A failed plugin is not left registered, so none of its hooks run later.
-        assert host.discovery.manager.get_plugin(name) is None
+        assert host._discovery.manager.get_plugin(name) is None
 
     good = records["good_plugin"]
     assert (good.status, good.error, good.traceback) == ("loaded", None, None)
     assert good.functions == ["greet"]
-    assert list(host.discovery.functions) == ["greet"]
+    assert list(host._discovery.functions) == ["greet"]
 
     host.add_user("ada", password="analytical engine", actor="test")
     host.grant("ada", 10, actor="test", reason="to call greet")
@@ -90,11 +90,11 @@ def test_broken_plugins_are_recorded_and_the_good_one_still_works(
     assert outcome.charged == 2
     assert outcome.blocks[0].text == "Hello, Ada!"  # type: ignore[union-attr]
     assert outcome.blocks[1].data == {"greeting": "Hello, Ada!", "length": 3}  # type: ignore
-    assert host.store.balance("ada") == 8
+    assert host.balance("ada") == 8
 
 
 def test_traceback_points_into_the_plugin_file(make_host: Callable[..., Host]) -> None:
-    record = make_host("register_raises.py").discovery.plugin("register_raises")
+    record = make_host("register_raises.py").plugin("register_raises").plugin
     assert record is not None
     assert "register_raises.py" in (record.traceback or "")
     assert 'raise RuntimeError("register_raises cannot reach its database")' in (
@@ -104,15 +104,15 @@ def test_traceback_points_into_the_plugin_file(make_host: Callable[..., Host]) -
 def test_duplicate_function_name_names_both_plugins(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", "duplicate_name.py")
     # Folder plugins load in file-name order: duplicate_name claims `greet` first.
-    first, second = host.discovery.plugins
+    first, second = host._discovery.plugins
     assert (first.name, first.status, first.functions) == ("duplicate_name", "loaded", ["greet"])
     assert (second.name, second.status) == ("good_plugin", "failed")
     assert second.error is not None
     assert "'greet'" in second.error
     assert "'duplicate_name'" in second.error and "'good_plugin'" in second.error
     # The function that stayed is the first plugin's, untouched by the failed second.
-    assert host.catalog.view("greet").spec.plugin == "duplicate_name"
-    assert host.catalog.view("greet").spec.title == "Greet again"
+    assert host.function("greet").spec.plugin == "duplicate_name"
+    assert host.function("greet").spec.title == "Greet again"
 
 
 def test_duplicate_of_a_builtin_function_fails_the_later_plugin(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_duplicate_of_a_builtin_function_fails_the_later_plugin(tmp_path: Path) 
 
 
 def test_misspelled_hook_suggests_the_right_name(make_host: Callable[..., Host]) -> None:
-    record = make_host("misspelled_hook.py").discovery.plugin("misspelled_hook")
+    record = make_host("misspelled_hook.py").plugin("misspelled_hook").plugin
     assert record is not None and record.status == "failed"
     assert "did you mean 'register_functions'?" in (record.error or "")
     # It also lists every real hook, so a wrong guess at a name is easy to fix.
@@ -168,14 +168,14 @@ def test_strict_passes_when_every_plugin_is_good(make_host: Callable[..., Host],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENWORKS_STRICT", "1")
     host = make_host("good_plugin.py", "package_plugin", store=":memory:")
-    assert [r.status for r in host.discovery.plugins] == ["loaded", "loaded"]
+    assert [r.status for r in host._discovery.plugins] == ["loaded", "loaded"]
 
 
 def test_explicit_non_strict_overrides_environment(make_host: Callable[..., Host],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENWORKS_STRICT", "1")
     host = make_host("register_raises.py", store=":memory:", strict=False)
-    assert host.discovery.plugins[0].status == "failed"
+    assert host._discovery.plugins[0].status == "failed"
 
 
 def test_an_import_that_hangs_is_recorded_failed_and_the_host_starts_without_it(
@@ -186,11 +186,11 @@ def test_an_import_that_hangs_is_recorded_failed_and_the_host_starts_without_it(
                      registry="import_timeout = 0.5\n")
     assert time.perf_counter() - started < 10  # not the hour the import sleeps
 
-    hung = host.discovery.plugin("hang_on_import")
+    hung = host.plugin("hang_on_import").plugin
     assert hung is not None and hung.status == "failed"
     assert "loading took longer than 0.5 s" in (hung.error or "")
     assert "import_timeout" in (hung.error or "")
-    assert list(host.discovery.functions) == ["greet"]
+    assert list(host._discovery.functions) == ["greet"]
     host.add_user("ada", password="analytical engine", actor="test")
     host.grant("ada", 2, actor="test", reason="to call greet")
     assert host.call("greet", "ada", {"name": "Ada"}).ok
@@ -201,7 +201,7 @@ def test_an_import_that_hangs_is_recorded_failed_and_the_host_starts_without_it(
 
 def test_load_ms_is_recorded_per_plugin(make_host: Callable[..., Host]) -> None:
     host = make_host("slow_import.py", "good_plugin.py", store=":memory:")
-    slow, good = (host.discovery.plugin(n) for n in ("slow_import", "good_plugin"))
+    slow, good = (host.plugin(n).plugin for n in ("slow_import", "good_plugin"))
     assert slow is not None and good is not None
     assert slow.status == "loaded"
     assert slow.load_ms >= 200
@@ -213,20 +213,20 @@ def test_blocked_plugin_never_runs(make_host: Callable[..., Host], tmp_path: Pat
     marker = tmp_path / "local_plugins" / "marker_on_import.imported"
     host = make_host("marker_on_import.py", "good_plugin.py", store=":memory:",
                      registry='block = ["marker_on_import"]\n')
-    record = host.discovery.plugin("marker_on_import")
+    record = host.plugin("marker_on_import").plugin
     assert record is not None
     assert (record.status, record.source) == ("blocked", "folder")
     assert record.error == "blocked by registry.toml (plugins.block)"
     assert record.traceback is None and record.load_ms == 0
     assert not marker.exists(), "a blocked plugin's module was executed"
-    assert host.discovery.plugin("good_plugin").status == "loaded"  # type: ignore[union-attr]
+    assert host.plugin("good_plugin").plugin.status == "loaded"  # type: ignore[union-attr]
 
 
 def test_marker_plugin_does_run_when_not_blocked(make_host: Callable[..., Host],
                                                  tmp_path: Path) -> None:
     # The control for the test above: without the block the marker is written.
     host = make_host("marker_on_import.py", store=":memory:")
-    assert host.discovery.plugin("marker_on_import").status == "loaded"  # type: ignore
+    assert host.plugin("marker_on_import").plugin.status == "loaded"  # type: ignore
     assert (tmp_path / "local_plugins" / "marker_on_import.imported").exists()
 
 
@@ -234,7 +234,7 @@ def test_allow_list_loads_only_the_named(make_host: Callable[..., Host],
                                          tmp_path: Path) -> None:
     host = make_host("marker_on_import.py", "good_plugin.py", "register_raises.py",
                      store=":memory:", registry='allow = ["good_plugin"]\n')
-    statuses = {r.name: (r.status, r.error) for r in host.discovery.plugins}
+    statuses = {r.name: (r.status, r.error) for r in host._discovery.plugins}
     assert statuses == {
         "good_plugin": ("loaded", None),
         "marker_on_import": ("blocked", "not in registry.toml's plugins.allow"),
@@ -246,21 +246,21 @@ def test_allow_list_loads_only_the_named(make_host: Callable[..., Host],
 def test_block_wins_over_allow(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", store=":memory:",
                      registry='allow = ["good_plugin"]\nblock = ["good_plugin"]\n')
-    assert host.discovery.plugin("good_plugin").status == "blocked"  # type: ignore[union-attr]
+    assert host.plugin("good_plugin").plugin.status == "blocked"  # type: ignore[union-attr]
     assert host.functions() == []
 
 
 def test_blocked_plugin_in_strict_mode_is_not_an_error(make_host: Callable[..., Host]) -> None:
     host = make_host("register_raises.py", "good_plugin.py", store=":memory:", strict=True,
                      registry='block = ["register_raises"]\n')
-    assert host.discovery.plugin("register_raises").status == "blocked"  # type: ignore
+    assert host.plugin("register_raises").plugin.status == "blocked"  # type: ignore
 
 
 # -- sources --------------------------------------------------------------------------
 
 
 def test_package_plugin_with_relative_import_and_version(make_host: Callable[..., Host]):
-    record = make_host("package_plugin", store=":memory:").discovery.plugin("package_plugin")
+    record = make_host("package_plugin", store=":memory:").plugin("package_plugin").plugin
     assert record is not None
     assert (record.status, record.source, record.version) == ("loaded", "folder", "2.5.0")
     assert record.origin.endswith("package_plugin/__init__.py")
@@ -269,14 +269,14 @@ def test_package_plugin_with_relative_import_and_version(make_host: Callable[...
 
 def test_attribution_is_recorded(make_host: Callable[..., Host]) -> None:
     host = make_host("cli_plugin.py", "good_plugin.py", store=":memory:")
-    assert host.discovery.plugin("cli_plugin").attribution.startswith(  # type: ignore
+    assert host.plugin("cli_plugin").plugin.attribution.startswith(  # type: ignore
         "Greetings data © *The Example Society*")
-    assert host.discovery.plugin("good_plugin").attribution is None  # type: ignore
+    assert host.plugin("good_plugin").plugin.attribution is None  # type: ignore
 
 
 def test_builtin_source(make_host: Callable[..., Host]) -> None:
     host = make_host(builtin=("text_tools",), store=":memory:")
-    record = host.discovery.plugin("text_tools")
+    record = host.plugin("text_tools").plugin
     assert record is not None
     assert (record.status, record.source, record.origin) == (
         "loaded", "builtin", "tokenworks.plugins.text_tools")
@@ -286,16 +286,16 @@ def test_builtin_source(make_host: Callable[..., Host]) -> None:
     host.grant("bob", 1, actor="test", reason="one call")
     outcome = host.call("word_frequencies", "bob", {"text": "data data engineer"})
     assert outcome.ok and outcome.charged == 1
-    assert host.store.balance("bob") == 0
+    assert host.balance("bob") == 0
 
 
 def test_unknown_builtin_is_recorded_failed(make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", builtin=("no_such_builtin",), store=":memory:")
-    record = host.discovery.plugin("no_such_builtin")
+    record = host.plugin("no_such_builtin").plugin
     assert record is not None
     assert (record.status, record.source) == ("failed", "builtin")
     assert "ModuleNotFoundError" in (record.error or "")
-    assert host.discovery.plugin("good_plugin").status == "loaded"  # type: ignore[union-attr]
+    assert host.plugin("good_plugin").plugin.status == "loaded"  # type: ignore[union-attr]
 
 
 def test_missing_plugins_folder_is_fine(tmp_path: Path) -> None:
@@ -312,27 +312,27 @@ def test_underscore_and_dot_files_are_skipped(make_host: Callable[..., Host],
     (folder / "notes.txt").write_text("not python\n")
     (folder / "no_init_dir").mkdir()
     host = make_host(store=":memory:")
-    assert [r.name for r in host.discovery.plugins] == ["good_plugin"]
+    assert [r.name for r in host._discovery.plugins] == ["good_plugin"]
 
 
 def test_folder_plugin_is_read_afresh_each_discovery(make_host: Callable[..., Host],
                                                      tmp_path: Path) -> None:
     # An author's edit shows on the next start even though the module was imported before.
     first = make_host("good_plugin.py", store=":memory:")
-    assert first.catalog.view("greet").spec.cost == 2
+    assert first.function("greet").spec.cost == 2
     plugin = tmp_path / "local_plugins" / "good_plugin.py"
     plugin.write_text(plugin.read_text().replace("cost=2", "cost=4"))
     second = make_host(store=":memory:")
-    assert second.catalog.view("greet").spec.cost == 4
+    assert second.function("greet").spec.cost == 4
 
 
 def test_registry_override_of_unknown_function_warns(make_host: Callable[..., Host],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     host = make_host("good_plugin.py", store=":memory:",
                      registry="[functions.greet]\ncost = 3\n[functions.gret]\ncost = 1\n")
-    assert host.discovery.warnings == ["registry.toml overrides unknown function 'gret'"]
+    assert host.plugin_warnings() == ["registry.toml overrides unknown function 'gret'"]
     assert "overrides unknown function 'gret'" in caplog.text
-    assert host.catalog.view("greet").cost == 3
+    assert host.function("greet").cost == 3
 
 
 # -- entry points ---------------------------------------------------------------------
@@ -403,20 +403,20 @@ def test_failing_entry_point_does_not_stop_the_others(installed: Callable[..., s
     config = load_registry(entry_point_registry(tmp_path))
     host = Host(config, sweep=False)
     try:
-        broken = host.discovery.plugin("aa_broken")
+        broken = host.plugin("aa_broken").plugin
         assert broken is not None
         assert (broken.status, broken.source, broken.version) == (
             "failed", "entry_point", "0.9.0")
         assert "ModuleNotFoundError" in (broken.error or "")
         assert "tokenworks_missing_dependency" in (broken.traceback or "")
         for name, version in (("greeter", "0.9.0"), ("shouty", "3.0")):
-            record = host.discovery.plugin(name)
+            record = host.plugin(name).plugin
             assert record is not None
             assert (record.status, record.version) == ("loaded", version)
         host.add_user("eve", password="entry points", actor="test")
         host.grant("eve", 2, actor="test", reason="one greet")
         assert host.call("greet", "eve", {"name": "Eve"}).ok
-        assert host.store.balance("eve") == 0
+        assert host.balance("eve") == 0
     finally:
         host.close()
 

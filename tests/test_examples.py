@@ -56,7 +56,7 @@ def test_listed_by_tokenworks_functions_through_its_entry_point(tmp_path: Path) 
 
 def test_runs_on_a_host_from_registry_toml_with_its_settings(tmp_path: Path) -> None:
     with Host(load_registry(registry(tmp_path)), sweep=False) as host:
-        record = host.discovery.plugin(PLUGIN)
+        record = host.plugin(PLUGIN).plugin
         assert (record.status, record.source) == ("loaded", "entry_point")
         assert "Bureau of Labor Statistics" in (record.attribution or "")
         result = call(host, FUNCTION, {"occupation": "manager"})

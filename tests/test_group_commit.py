@@ -160,11 +160,11 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
     # Eight calls of the function may run at once, so that eight threads' writes meet.
     host = make_host("meter_probe.py", sweep=False, holds=holds,
                      registry="[workers]\ncount = 8\n[functions.probe_maybe]\nconcurrency = 8\n")
-    assert host.store.holds == holds
+    assert host._store.holds == holds
     users = [f"u{i}" for i in range(THREADS)]
     for user in users:
-        host.store.create_user(user, "user", "x", 1_000, actor="test")
-    before = host.store.write_stats
+        host._store.create_user(user, "user", "x", 1_000, actor="test")
+    before = host._store.write_stats
 
     def work(index: int) -> None:
         for i in range(25):
@@ -173,18 +173,18 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
 
     run_threads(THREADS, work)
 
-    counts = delta(before, host.store.write_stats)
+    counts = delta(before, host._store.write_stats)
     failures = THREADS * 5  # each keeps why it failed, for admins: one write more
     if holds == "durable":  # a hold and a settlement per call, batched by the writer
         assert counts["requests"] == THREADS * 25 * 2 + failures
         assert counts["batches"] > 0
     else:  # the whole call, once, in the write-behind thread's batches
         assert counts["requests"] <= THREADS * 25 + failures
-        assert len(host.store.list_calls(limit=1_000)) == THREADS * 25
+        assert len(host.calls(limit=1_000)) == THREADS * 25
     assert counts["transactions"] < THREADS * 25
     for user in users:
-        assert host.store.balance(user) == 1_000 - 2 * 20  # 20 successes at 2 tokens
-    assert_books(host.store)
+        assert host.balance(user) == 1_000 - 2 * 20  # 20 successes at 2 tokens
+    assert_books(host._store)
 
 
 # -- one write's failure is nobody else's -------------------------------------------

@@ -18,7 +18,7 @@ from tokenworks.testing import call, registered
 
 def test_hook_register_functions() -> None:
     with registered(TEST_PLUGINS / "good_plugin.py") as host:
-        spec = host.catalog.view("greet").spec
+        spec = host.function("greet").spec
         result = call(host, "greet", {"name": "Ada", "excited": True})
     assert (spec.title, spec.cost, spec.returns, spec.timeout) == (
         "Greet", 2, ("markdown", "json"), 5)
@@ -28,7 +28,7 @@ def test_hook_register_functions() -> None:
 def test_hook_register_commands() -> None:
     with registered(TEST_PLUGINS / "cli_plugin.py") as host:
         group = click.Group()
-        results = list(call_each(host.discovery, "register_commands", cli=group))
+        results = list(call_each(host._discovery, "register_commands", cli=group))
     assert results == [("cli_plugin", None)]
     assert "hello" in group.commands
     # The command itself needs a CLI session (it reaches the host): see test_cli.py.
@@ -37,7 +37,7 @@ def test_hook_register_commands() -> None:
 
 def test_hook_attribution() -> None:
     with registered(TEST_PLUGINS / "cli_plugin.py") as host:
-        credit = host.discovery.plugin("cli_plugin").attribution
+        credit = host.plugin("cli_plugin").plugin.attribution
     assert credit == ("Greetings data © *The Example Society*, "
                       "[CC BY 4.0](https://example.org/cc-by).")
 

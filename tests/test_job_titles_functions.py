@@ -26,17 +26,17 @@ COSTS = {"generate_word_cloud": 5, "analyze_job_title": 7, "get_career_pathways"
 @pytest.fixture
 def host(make_host: Callable[..., Host]) -> Host:
     host = make_host(builtin=("job_titles",), store=":memory:", sweep=False)
-    host.store.create_user(USER, "user", "x", 10_000, actor="test")
+    host._store.create_user(USER, "user", "x", 10_000, actor="test")
     return host
 
 
 def call(host: Host, function: str, **payload: Any) -> CallOutcome:
     """Call, check the charge matches the outcome, and return it."""
-    before = host.store.balance(USER)
+    before = host.balance(USER)
     outcome = host.call(function, USER, payload)
     assert outcome.status == "succeeded", outcome.error
     assert outcome.charged == COSTS[function]
-    assert host.store.balance(USER) == before - COSTS[function]
+    assert host.balance(USER) == before - COSTS[function]
     return outcome
 
 
@@ -60,7 +60,7 @@ def metric(outcome: CallOutcome, label: str) -> Any:
 # -- the plugin ------------------------------------------------------------------------------
 
 def test_plugin_registers_five_functions_with_their_costs(host: Host) -> None:
-    record = host.discovery.plugin("job_titles")
+    record = host.plugin("job_titles").plugin
     assert record is not None and record.status == "loaded", record
     views = {v.spec.name: v for v in host.functions()}
     assert {name: views[name].cost for name in COSTS} == COSTS
@@ -266,10 +266,10 @@ BAD_TITLES = {
 
 
 def refused(host: Host, function: str, payload: dict[str, Any]) -> InvalidInputError:
-    before = host.store.balance(USER)
+    before = host.balance(USER)
     with pytest.raises(InvalidInputError) as caught:
         host.call(function, USER, payload)
-    assert host.store.balance(USER) == before
+    assert host.balance(USER) == before
     return caught.value
 
 

@@ -132,7 +132,7 @@ def apply(host: Host, model: Model, step: int, operation: tuple) -> None:
 
 
 def check_books(host: Host, model: Model) -> None:
-    store = host.store
+    store = host._store
     entries = store.ledger(limit=100_000)
     for user in USERS:
         balance = store.balance(user)
@@ -167,10 +167,10 @@ def test_random_operation_sequences_keep_the_books(setup, holds, sequence):
     config, discovery = setup
     config = config.model_copy(update={"store": config.store.model_copy(update={"holds": holds})})
     host = Host(config, sweep=False, discovery=discovery)
-    assert host.store.holds == holds
+    assert host._store.holds == holds
     try:
         for user in USERS:
-            host.store.create_user(user, "user", "x", STARTING_GRANT, actor="test")
+            host._store.create_user(user, "user", "x", STARTING_GRANT, actor="test")
         model = Model()
         for step, operation in enumerate(sequence):
             apply(host, model, step, operation)

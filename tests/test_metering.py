@@ -56,15 +56,15 @@ def host(make_host, engine) -> Host:
     holds, store = engine
     # No background sweep: tests that need one call host.sweep() themselves.
     host = make_host(PROBE, sweep=False, holds=holds, store=store)
-    assert host.store.holds == holds
-    host.store.create_user("ann", "user", "x", 20, actor="test")
+    assert host._store.holds == holds
+    host._store.create_user("ann", "user", "x", 20, actor="test")
     return host
 
 
 def held(host: Host, amount: int) -> int:
     """What a running call's hold takes off the stored balance: its cost when the hold is
     durable, nothing when it is in memory (the call is written when it ends)."""
-    return amount if host.store.holds == "durable" else 0
+    return amount if host._store.holds == "durable" else 0
 
 
 def runs(host: Host) -> Counter[str]:
@@ -73,23 +73,23 @@ def runs(host: Host) -> Counter[str]:
 
 
 def ledger(host: Host, user: str = "ann"):
-    return host.store.ledger(user, limit=10_000)
+    return host.ledger(user, limit=10_000)
 
 
 def settled_kinds(host: Host, call_id: str) -> list[str]:
-    return sorted(e.kind for e in host.store.ledger(limit=10_000) if e.call_id == call_id)
+    return sorted(e.kind for e in host.ledger(limit=10_000) if e.call_id == call_id)
 
 
 def assert_books(host: Host) -> None:
     report = host.verify_books()
     assert report.ok, report.problems
-    for user in host.store.list_users():
+    for user in host.users():
         assert user.balance == sum(e.amount for e in ledger(host, user.name))
 
 
 def assert_nothing_written(host: Host, ledger_before: int, calls_before: int = 0) -> None:
-    assert len(host.store.ledger(limit=10_000)) == ledger_before
-    assert len(host.store.list_calls(limit=10_000)) == calls_before
+    assert len(host.ledger(limit=10_000)) == ledger_before
+    assert len(host.calls(limit=10_000)) == calls_before
 
 
 # -- success and the ways a call can go wrong -------------------------------------------
@@ -101,12 +101,12 @@ def test_success_charges_exactly_the_cost_by_hold_then_capture(host):
     assert outcome.ok and outcome.status == "succeeded"
     assert outcome.charged == 3 and not outcome.replayed
     assert [b.text for b in outcome.blocks] == ["echo: hi"]
-    assert host.store.balance("ann") == 17
+    assert host.balance("ann") == 17
     capture, hold, grant = ledger(host)
     assert (hold.kind, hold.amount, hold.call_id, hold.balance_after) == ("hold", -3, "c-ok", 17)
     assert (capture.kind, capture.amount, capture.call_id) == ("capture", 0, "c-ok")
     assert grant.kind == "grant"
-    record = host.store.get_call("c-ok")
+    record = host.call_record("c-ok")
     assert (record.status, record.user, record.function, record.plugin) == (
         "succeeded", "ann", "probe_ok", "meter_probe")
     assert record.latency_ms is not None and record.finished_at is not None
@@ -135,12 +135,12 @@ def test_a_call_that_goes_wrong_is_recorded_and_costs_nothing(host, function, st
     assert outcome.charged == 0 and outcome.blocks == []
     assert told in outcome.error
     assert runs(host)[function] == 1  # it did run: the release is not a refusal
-    assert host.store.balance("ann") == 20
+    assert host.balance("ann") == 20
     assert settled_kinds(host, "c-bad") == ["hold", "release"]
-    record = host.store.get_call("c-bad")
+    record = host.call_record("c-bad")
     assert (record.status, record.charged, record.result_json) == (status, 0, None)
     assert record.error == outcome.error
-    [failed] = host.store.failed_calls()
+    [failed] = host.failed_calls()
     assert (failed.call_id, failed.status, failed.error) == ("c-bad", status, outcome.error)
     assert failed.detail
     if detail_part is not None:
@@ -155,7 +155,7 @@ def test_system_exit_in_a_plugin_does_not_take_the_host_down(host):
     assert host.call("probe_exit", "ann", {"text": "bye"}).status == "failed"
     # The same host keeps serving calls afterwards.
     assert host.call("probe_ok", "ann", {"text": "still here"}).ok
-    assert host.store.balance("ann") == 17
+    assert host.balance("ann") == 17
 
 
 def test_timeout_releases_the_hold(host):
@@ -166,9 +166,9 @@ def test_timeout_releases_the_hold(host):
     assert outcome.status == "timeout" and outcome.charged == 0
     assert "timed out after 0.3 s" in outcome.error
     assert elapsed < 1.5  # returned at the timeout, not when the sleep ended
-    assert host.store.balance("ann") == 20
+    assert host.balance("ann") == 20
     assert settled_kinds(host, "c-slow") == ["hold", "release"]
-    assert host.store.get_call("c-slow").status == "timeout"
+    assert host.call_record("c-slow").status == "timeout"
     assert_books(host)
 
 
@@ -198,24 +198,24 @@ def test_a_slow_call_does_not_block_other_calls(host):
     finally:
         thread.join(10)
     assert slow_outcome[0].ok
-    assert host.store.balance("ann") == 20 - 2 - 3
+    assert host.balance("ann") == 20 - 2 - 3
     assert_books(host)
 
 
 def test_cost_zero_functions_run_without_ledger_entries(host):
-    before = len(host.store.ledger(limit=10_000))
+    before = len(host.ledger(limit=10_000))
 
     outcome = host.call("probe_free", "ann", {"text": "gratis"}, call_id="c-free")
 
     assert outcome.ok and outcome.charged == 0
-    assert host.store.get_call("c-free").status == "succeeded"
-    assert len(host.store.ledger(limit=10_000)) == before
-    assert host.store.balance("ann") == 20
+    assert host.call_record("c-free").status == "succeeded"
+    assert len(host.ledger(limit=10_000)) == before
+    assert host.balance("ann") == 20
     assert_books(host)
 
 
 def test_a_user_with_no_tokens_can_still_call_a_free_function(host):
-    host.store.create_user("zed", "user", "x", 0, actor="test")
+    host._store.create_user("zed", "user", "x", 0, actor="test")
     assert host.call("probe_free", "zed", {"text": "gratis"}).ok
 
 
@@ -269,26 +269,26 @@ def test_a_disabled_plugin_refuses_its_functions(host):
 
 
 def test_too_few_tokens_is_refused_before_the_function_runs(host):
-    host.store.create_user("poor", "user", "x", 2, actor="test")
+    host._store.create_user("poor", "user", "x", 2, actor="test")
 
     with pytest.raises(InsufficientTokensError) as refused:
         host.call("probe_ok", "poor", {"text": "hi"}, call_id="c-poor")
 
     assert (refused.value.needed, refused.value.balance) == (3, 2)
     assert runs(host)["probe_ok"] == 0
-    assert host.store.balance("poor") == 2
-    assert host.store.get_call("c-poor") is None
+    assert host.balance("poor") == 2
+    assert host.call_record("c-poor") is None
     assert_nothing_written(host, ledger_before=2)
     # Not a poisoned id: with tokens the same call id goes through.
     host.grant("poor", 1, actor="admin", reason="top up")
     assert host.call("probe_ok", "poor", {"text": "hi"}, call_id="c-poor").ok
-    assert host.store.balance("poor") == 0
+    assert host.balance("poor") == 0
 
 
 def test_an_admin_cost_change_applies_to_the_next_call(host):
     host.set_cost("probe_ok", 7, actor="admin", reason="dearer")
     assert host.call("probe_ok", "ann", {"text": "hi"}).charged == 7
-    assert host.store.balance("ann") == 13
+    assert host.balance("ann") == 13
     assert_books(host)
 
 
@@ -318,7 +318,7 @@ def test_the_same_call_id_is_charged_once_and_replays_the_first_outcome(host):
     assert second.charged == 3  # what the call cost, reported again, not charged again
     assert second.blocks == first.blocks
     assert runs(host)["probe_ok"] == 1
-    assert host.store.balance("ann") == 17
+    assert host.balance("ann") == 17
     assert settled_kinds(host, "c-1") == ["capture", "hold"]
     assert_books(host)
 
@@ -331,7 +331,7 @@ def test_a_failed_first_outcome_is_replayed_not_retried(host):
     assert second.replayed and second.charged == 0
     assert second.error == first.error
     assert runs(host)["probe_maybe"] == 1
-    assert host.store.balance("ann") == 20
+    assert host.balance("ann") == 20
     assert settled_kinds(host, "c-f") == ["hold", "release"]
 
 
@@ -349,7 +349,7 @@ def test_a_retry_after_the_kill_switch_replays_the_first_outcome(host, switch):
 
     assert again.replayed and again.status == "succeeded" and again.blocks == first.blocks
     assert runs(host)["probe_ok"] == 1
-    assert host.store.balance("ann") == 17
+    assert host.balance("ann") == 17
     with pytest.raises(FunctionDisabledError):  # a new call id is a new call: refused
         host.call("probe_ok", "ann", {"text": "hi"}, call_id="c-k2")
     with pytest.raises(IdempotencyConflictError):
@@ -357,7 +357,7 @@ def test_a_retry_after_the_kill_switch_replays_the_first_outcome(host, switch):
 
 
 def test_a_call_id_reused_for_a_different_call_is_refused(host):
-    host.store.create_user("bo", "user", "x", 20, actor="test")
+    host._store.create_user("bo", "user", "x", 20, actor="test")
     host.call("probe_ok", "ann", {"text": "hi"}, call_id="c-1")
 
     for function, user, payload in [
@@ -369,7 +369,7 @@ def test_a_call_id_reused_for_a_different_call_is_refused(host):
             host.call(function, user, payload, call_id="c-1")
 
     assert runs(host)["probe_ok"] == 1 and runs(host)["probe_fail"] == 0
-    assert (host.store.balance("ann"), host.store.balance("bo")) == (17, 20)
+    assert (host.balance("ann"), host.balance("bo")) == (17, 20)
     assert_books(host)
 
 
@@ -379,7 +379,7 @@ def test_input_defaults_do_not_change_the_idempotency_key(host):
     again = host.call("probe_maybe", "ann", {"tag": "t", "fail": False, "seconds": 0},
                       call_id="c-d")
     assert again.replayed
-    assert host.store.balance("ann") == 18
+    assert host.balance("ann") == 18
 
 
 def test_a_replay_while_the_first_call_runs_waits_for_its_outcome(host):
@@ -396,7 +396,7 @@ def test_a_replay_while_the_first_call_runs_waits_for_its_outcome(host):
         first.join(10)
     assert replay.replayed and replay.status == "succeeded"
     assert runs(host)["probe_maybe"] == 1
-    assert host.store.balance("ann") == 18
+    assert host.balance("ann") == 18
 
 
 # -- crash recovery inside one process --------------------------------------------------
@@ -411,54 +411,54 @@ def stale_call(call_id: str, cost: int = 3) -> NewCall:
 
 
 def test_the_sweep_releases_a_hold_past_its_deadline(host):
-    host.store.begin_call(stale_call("c-stale"))
-    assert host.store.balance("ann") == 20 - held(host, 3)
+    host._store.begin_call(stale_call("c-stale"))
+    assert host.balance("ann") == 20 - held(host, 3)
     assert host.verify_books().open_holds == 1
 
     assert host.sweep() == ["c-stale"]
 
-    record = host.store.get_call("c-stale")
+    record = host.call_record("c-stale")
     assert record.status == "abandoned" and record.charged == 0
-    assert host.store.balance("ann") == 20
+    assert host.balance("ann") == 20
     assert settled_kinds(host, "c-stale") == ["hold", "release"]
     assert host.sweep() == []
     # The worker finishing late must not settle it a second time.
-    assert host.store.finish_call(stale_call("c-stale"), "succeeded", 5.0, "[]") is None
+    assert host._store.finish_call(stale_call("c-stale"), "succeeded", 5.0, "[]") is None
     assert settled_kinds(host, "c-stale") == ["hold", "release"]
-    assert host.store.get_call("c-stale").status == "abandoned"
+    assert host.call_record("c-stale").status == "abandoned"
     assert_books(host)
 
 
 def test_the_sweep_leaves_calls_within_their_deadline_and_grace(host):
-    host.store.begin_call(replace(stale_call("c-young"), deadline_at=utcnow()))
+    host._store.begin_call(replace(stale_call("c-young"), deadline_at=utcnow()))
     # hold_grace defaults to 60 s: a deadline just passed is not stale yet.
     assert host.sweep() == []
-    assert host.store.get_call("c-young").status == "running"
+    assert host.call_record("c-young").status == "running"
 
 
 def test_a_new_host_releases_every_running_call_at_start(make_host, host, holds, engine):
     if engine[1] is not None:
         pytest.skip("a shared store releases only overdue calls at start (test_postgres.py)")
-    host.store.begin_call(stale_call("c-a"))
-    host.store.begin_call(replace(stale_call("c-b"), deadline_at=utcnow() + timedelta(hours=1)))
-    assert host.store.balance("ann") == 20 - held(host, 6)
+    host._store.begin_call(stale_call("c-a"))
+    host._store.begin_call(replace(stale_call("c-b"), deadline_at=utcnow() + timedelta(hours=1)))
+    assert host.balance("ann") == 20 - held(host, 6)
     host.close()
 
     restarted = make_host(PROBE, sweep=False, holds=holds)
 
     if holds == "durable":
         # The holds were written; the restart releases them.
-        assert {c.call_id: c.status for c in restarted.store.list_calls()} == {
+        assert {c.call_id: c.status for c in restarted.calls()} == {
             "c-a": "abandoned", "c-b": "abandoned"}
     else:
         # The holds were in memory and went with the process: nothing was written.
-        assert restarted.store.list_calls() == []
-    assert restarted.store.balance("ann") == 20
+        assert restarted.calls() == []
+    assert restarted.balance("ann") == 20
     report = restarted.verify_books()
     assert report.ok and report.open_holds == 0
-    assert restarted.store.finish_call(stale_call("c-b"), "succeeded", 1.0, "[]") is None
+    assert restarted._store.finish_call(stale_call("c-b"), "succeeded", 1.0, "[]") is None
     assert restarted.verify_books().ok
-    assert restarted.store.balance("ann") == 20
+    assert restarted.balance("ann") == 20
 
 
 def test_a_call_settled_by_the_sweep_while_running_costs_nothing(host):
@@ -471,13 +471,14 @@ def test_a_call_settled_by_the_sweep_while_running_costs_nothing(host):
         while runs(host)["probe_maybe"] == 0 and time.monotonic() < deadline:
             time.sleep(0.005)
         # What a sweep does when a call outlives its deadline and grace.
-        assert host.store.release_abandoned(None, "swept") == ["c-late"]
+        assert host._store.release_abandoned(None, "swept") == ["c-late"]
     finally:
         worker.join(10)
 
     [outcome] = results
     assert outcome.status == "abandoned" and outcome.charged == 0
-    assert host.store.balance("ann") == 20
+    assert outcome.balance_after == 20  # what the caller shows, without reading again
+    assert host.balance("ann") == 20
     assert settled_kinds(host, "c-late") == ["hold", "release"]
     assert_books(host)
 
@@ -508,7 +509,7 @@ def test_calls_and_failures_are_logged_with_the_call_id(host, caplog):
 
 def test_calls_that_hang_past_their_timeout_do_not_starve_later_calls(make_host):
     host = make_host(PROBE, registry="[workers]\ncount = 2\n", sweep=False)
-    host.store.create_user("ann", "user", "x", 20, actor="test")
+    host._store.create_user("ann", "user", "x", 20, actor="test")
 
     for _ in range(2):  # each would sleep 2 s; its worker is killed at 0.3 s
         assert host.call("probe_slow", "ann", {"seconds": 2}).status == "timeout"
@@ -516,7 +517,7 @@ def test_calls_that_hang_past_their_timeout_do_not_starve_later_calls(make_host)
     outcome = host.call("probe_ok", "ann", {"text": "still served"})
 
     assert outcome.ok and time.perf_counter() - started < 1.0
-    assert host.store.balance("ann") == 17
+    assert host.balance("ann") == 17
     assert_books(host)
 
 
@@ -527,5 +528,5 @@ def test_an_input_model_raising_outside_pydantic_is_refused_uncharged(make_host)
     with pytest.raises(InvalidInputError) as refused:
         host.call("picky", "ann", {"text": "boom"})
     assert refused.value.problems == [("(input)", "cannot compare that")]
-    assert host.store.balance("ann") == 5 and host.store.list_calls("ann") == []
+    assert host.balance("ann") == 5 and host.calls("ann") == []
     assert host.call("picky", "ann", {"text": "fine"}).ok

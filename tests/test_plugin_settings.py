@@ -28,9 +28,9 @@ def test_hook_settings_model_validated_settings_reach_the_function(
     # Through a real registry.toml file, as an admin would configure it.
     host = make_host("settings_plugin.py", registry=SECTION + 'greeting = "Hi"\nrepeat = 2\n'
                      'api_key = "sk-from-file"\n')
-    assert host.discovery.plugin("settings_plugin").status == "loaded"
+    assert host.plugin("settings_plugin").plugin.status == "loaded"
     assert salute(host) == ("Hi, Ann. Hi, Ann.", {"key_length": 12, "key_prefix": "sk"})
-    assert host.discovery.settings["settings_plugin"].repeat == 2
+    assert host._discovery.settings["settings_plugin"].repeat == 2
 
 
 def test_environment_sets_and_overrides_fields(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,13 +45,13 @@ def test_missing_required_setting_fails_the_plugin_naming_plugin_and_key(
         make_host: Callable[..., Host], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENWORKS_SETTINGS_PLUGIN_API_KEY", raising=False)
     host = make_host("settings_plugin.py", "good_plugin.py")
-    record = host.discovery.plugin("settings_plugin")
+    record = host.plugin("settings_plugin").plugin
     assert record.status == "failed"
     assert record.error == (
         "ConfigError: registry.toml [plugin_settings.settings_plugin]: api_key: Field "
         "required; set it there or in $TOKENWORKS_SETTINGS_PLUGIN_API_KEY")
-    assert "salute" not in host.discovery.functions
-    assert host.discovery.plugin("good_plugin").status == "loaded"  # the others keep working
+    assert "salute" not in host._discovery.functions
+    assert host.plugin("good_plugin").plugin.status == "loaded"  # the others keep working
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -63,7 +63,7 @@ def test_missing_required_setting_fails_the_plugin_naming_plugin_and_key(
 def test_bad_section_fails_the_plugin(make_host: Callable[..., Host], body: str,
                                       expected: str) -> None:
     record = make_host("settings_plugin.py",
-                       registry=SECTION + body).discovery.plugin("settings_plugin")
+                       registry=SECTION + body).plugin("settings_plugin").plugin
     assert record.status == "failed"
     assert record.error.startswith("ConfigError: registry.toml [plugin_settings.settings_plugin]")
     assert expected in record.error
@@ -73,7 +73,7 @@ def test_bad_environment_value_names_the_variable(make_host: Callable[..., Host]
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT", "lots")
     record = make_host("settings_plugin.py", registry=SECTION + 'api_key = "k"\n'
-                       ).discovery.plugin("settings_plugin")
+                       ).plugin("settings_plugin").plugin
     assert "repeat (from $TOKENWORKS_SETTINGS_PLUGIN_REPEAT): Input should be a valid integer" \
         in record.error
 
@@ -87,7 +87,7 @@ def test_sections_for_unknown_plugins_or_plugins_without_settings_warn(
         make_host: Callable[..., Host]) -> None:
     host = make_host("good_plugin.py", registry="[plugin_settings.good_plugin]\nx = 1\n"
                      "[plugin_settings.nobody]\nx = 1\n")
-    assert host.discovery.warnings == [
+    assert host.plugin_warnings() == [
         "registry.toml has [plugin_settings.good_plugin] but plugin good_plugin declares no "
         "settings_model()",
         "registry.toml has [plugin_settings.nobody] but no plugin is named 'nobody'",

@@ -34,7 +34,7 @@ def store(tmp_path: Path):
 @pytest.fixture
 def host(make_host) -> Host:
     host = make_host(PROBE, sweep=False, holds="memory")
-    assert host.store.holds == "memory"
+    assert host._store.holds == "memory"
     return host
 
 
@@ -85,7 +85,7 @@ def test_concurrent_reservations_never_exceed_the_balance(store):
 
 
 def test_overlapping_calls_cannot_spend_more_than_the_balance(host):
-    host.store.create_user("ann", "user", "x", 10, actor="test")  # five calls at 2 tokens
+    host._store.create_user("ann", "user", "x", 10, actor="test")  # five calls at 2 tokens
     outcomes: list[str] = []
 
     def call(index: int) -> None:
@@ -101,8 +101,8 @@ def test_overlapping_calls_cannot_spend_more_than_the_balance(host):
     # later ones ask: only the reservations can stop them.
     assert Counter(outcomes) == {"succeeded": 5, "refused": 3}
     assert runs(host)["probe_maybe"] == 5
-    assert host.store.balance("ann") == 0
-    assert_books(host.store)
+    assert host.balance("ann") == 0
+    assert_books(host._store)
 
 
 # -- take-backs respect reservations ----------------------------------------------------
@@ -126,7 +126,7 @@ def test_a_take_back_cannot_take_reserved_tokens(store):
 
 
 def test_a_take_back_through_the_host_respects_a_running_calls_hold(host):
-    host.store.create_user("ann", "user", "x", 4, actor="test")
+    host._store.create_user("ann", "user", "x", 4, actor="test")
     result: list[object] = []
     worker = threading.Thread(target=lambda: result.append(
         host.call("probe_maybe", "ann", {"seconds": 0.3}, call_id="c-run")))
@@ -141,8 +141,8 @@ def test_a_take_back_through_the_host_respects_a_running_calls_hold(host):
     finally:
         worker.join(10)
     assert result[0].ok and result[0].charged == 2
-    assert host.store.balance("ann") == 0
-    assert_books(host.store)
+    assert host.balance("ann") == 0
+    assert_books(host._store)
 
 
 def test_a_failed_take_back_frees_what_it_reserved(store, monkeypatch):
@@ -183,7 +183,7 @@ def test_a_second_begin_of_a_running_call_id_holds_nothing(store):
 
 
 def test_retries_racing_a_running_call_are_charged_once(host):
-    host.store.create_user("ann", "user", "x", 10, actor="test")
+    host._store.create_user("ann", "user", "x", 10, actor="test")
     outcomes = [None] * THREADS
 
     def call(index: int) -> None:
@@ -195,10 +195,10 @@ def test_retries_racing_a_running_call_are_charged_once(host):
     assert runs(host)["probe_maybe"] == 1
     assert all(o.status == "succeeded" and o.charged == 2 for o in outcomes)
     assert sum(o.replayed for o in outcomes) == THREADS - 1
-    assert host.store.balance("ann") == 8
-    kinds = sorted(e.kind for e in host.store.ledger("ann") if e.call_id == "c-dup")
+    assert host.balance("ann") == 8
+    kinds = sorted(e.kind for e in host.ledger("ann") if e.call_id == "c-dup")
     assert kinds == ["capture", "hold"]
-    assert_books(host.store)
+    assert_books(host._store)
 
 
 def test_a_retry_of_a_finished_call_is_replayed_though_the_tokens_are_spent(store):
@@ -216,15 +216,15 @@ def test_a_retry_of_a_finished_call_is_replayed_though_the_tokens_are_spent(stor
 
 
 def test_only_client_call_ids_are_looked_up(host, monkeypatch):
-    host.store.create_user("ann", "user", "x", 10, actor="test")
+    host._store.create_user("ann", "user", "x", 10, actor="test")
     looked_up: list[str] = []
-    real = host.store._stored_call
+    real = host._store._stored_call
 
     def spy(call_id: str, *args):
         looked_up.append(call_id)
         return real(call_id, *args)
 
-    monkeypatch.setattr(host.store, "_stored_call", spy)
+    monkeypatch.setattr(host._store, "_stored_call", spy)
     host.call("probe_maybe", "ann", {"tag": "a"})
     assert looked_up == []  # a random id made up by the host cannot name an earlier call
     host.call("probe_maybe", "ann", {"tag": "b"}, call_id="client-1")

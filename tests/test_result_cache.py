@@ -41,7 +41,7 @@ def host(request, make_host) -> Iterator[Host]:
 
 
 def _host_with_ann(host: Host) -> Host:
-    host.store.create_user("ann", "user", "x", 40, actor="test")
+    host._store.create_user("ann", "user", "x", 40, actor="test")
     return host
 
 
@@ -50,21 +50,21 @@ def runs(host: Host) -> Counter[str]:
 
 
 def entries(host: Host) -> int:
-    return host.store._read("SELECT count(*) FROM result_cache")[0][0]
+    return host._store._read("SELECT count(*) FROM result_cache")[0][0]
 
 
 def kinds(host: Host, call_id: str) -> list[str]:
-    return sorted(e.kind for e in host.store.ledger(limit=10_000) if e.call_id == call_id)
+    return sorted(e.kind for e in host.ledger(limit=10_000) if e.call_id == call_id)
 
 
 def tamper(host: Host, statement: str) -> None:
     """Change the store behind the host's back, on whichever engine it is."""
-    if hasattr(host.store, "_transaction"):  # PostgreSQL
-        with host.store._transaction() as conn:
+    if hasattr(host._store, "_transaction"):  # PostgreSQL
+        with host._store._transaction() as conn:
             conn.execute(statement)
     else:
-        host.store._await_pending()  # new entries are written behind their calls
-        host.store._write(lambda cursor: cursor.execute(statement))
+        host._store._await_pending()  # new entries are written behind their calls
+        host._store._write(lambda cursor: cursor.execute(statement))
 
 
 def assert_books(host: Host) -> None:
@@ -85,28 +85,28 @@ def test_a_hit_is_charged_and_marked_and_the_function_does_not_run(host):
         "succeeded", True, 2, False)
     assert [b.text for b in second.blocks] == ["a: run 1"]  # the first run's answer
     assert second.latency_ms is not None
-    assert host.store.balance("ann") == 36
+    assert host.balance("ann") == 36
     assert kinds(host, "c2") == kinds(host, "c1") == ["capture", "hold"]
-    record = host.store.get_call("c2")
+    record = host.call_record("c2")
     assert (record.status, record.cached, record.charged) == ("succeeded", True, 2)
-    assert record.result_json == host.store.get_call("c1").result_json
-    assert host.store.get_call("c1").cached is False
+    assert record.result_json == host.call_record("c1").result_json
+    assert host.call_record("c1").cached is False
     assert second.to_dict()["cached"] is True
     assert_books(host)
 
 
 def test_an_entry_keeps_nothing_of_the_caller_and_a_hit_tells_no_time(host):
     # Another user's hit must not learn who asked first, when, or with which call id.
-    host.store.create_user("bo", "user", "x", 40, actor="test")
+    host._store.create_user("bo", "user", "x", 40, actor="test")
     host.call("cache_count", "ann", {"text": "private"}, call_id="ann-call-7")
     hit = host.call("cache_count", "bo", {"text": "private"})
     assert hit.cached
-    (row,) = host.store._read("SELECT * FROM result_cache")
+    (row,) = host._store._read("SELECT * FROM result_cache")
     assert not [v for v in row if isinstance(v, str) and ("ann" in v or "ann-call-7" in v)]
     assert [name for name in CachedResult.__dataclass_fields__] == [
         "key", "function", "plugin_version", "result_json", "created_at", "expires_at"]
     assert not hasattr(hit, "cached_at") and "cached_at" not in hit.to_dict()
-    assert hit.started_at == host.store.get_call(hit.call_id).started_at  # bo's own time
+    assert hit.started_at == host.call_record(hit.call_id).started_at  # bo's own time
 
 
 def test_equivalent_inputs_share_an_entry_and_different_ones_do_not(host):
@@ -128,9 +128,9 @@ def test_functions_do_not_share_entries(host):
 def test_an_expired_entry_is_never_served(host):
     host.call("cache_count", "ann", {"text": "a"})
     start = utcnow()
-    host.meter.cache.clock = lambda: start + timedelta(seconds=59)
+    host._meter.cache.clock = lambda: start + timedelta(seconds=59)
     assert host.call("cache_count", "ann", {"text": "a"}).cached
-    host.meter.cache.clock = lambda: start + timedelta(seconds=61)
+    host._meter.cache.clock = lambda: start + timedelta(seconds=61)
 
     late = host.call("cache_count", "ann", {"text": "a"})
 
@@ -142,10 +142,10 @@ def test_an_expired_entry_is_never_served(host):
 
 
 def test_an_entry_of_another_plugin_version_never_matches(host):
-    spec = host.catalog.view("cache_count").spec
+    spec = host.function("cache_count").spec
     input_json = '{"fail":false,"text":"a"}'
     now = utcnow()
-    host.store.cache_put(CachedResult(
+    host._store.cache_put(CachedResult(
         cache_key("cache_count", "0.9", input_json), "cache_count", "0.9",
         '[{"kind": "markdown", "text": "stale"}]', now, now + timedelta(hours=1)))
     assert spec.plugin_version == "1.0"
@@ -161,7 +161,7 @@ def test_a_failed_run_is_not_cached(host):
         assert (outcome.status, outcome.cached, outcome.charged) == ("failed", False, 0)
     assert runs(host)["cache_count"] == 2
     assert entries(host) == 0
-    assert host.store.balance("ann") == 40
+    assert host.balance("ann") == 40
     assert_books(host)
 
 
@@ -170,7 +170,7 @@ def test_a_disabled_function_is_refused_even_with_a_cached_result(host):
     host.set_function_enabled("cache_count", False, actor="test", reason="off")
     with pytest.raises(FunctionDisabledError):
         host.call("cache_count", "ann", {"text": "a"})
-    assert host.store.balance("ann") == 38
+    assert host.balance("ann") == 38
 
 
 # -- idempotency wins over the cache ------------------------------------------------------
@@ -186,7 +186,7 @@ def test_repeating_a_call_id_replays_that_calls_first_outcome(host):
     assert (again_run.replayed, again_run.cached) == (True, False)
     assert (again_hit.replayed, again_hit.cached) == (True, True)
     assert again_hit.blocks == hit.blocks
-    assert host.store.balance("ann") == 36  # two calls charged, the repeats not again
+    assert host.balance("ann") == 36  # two calls charged, the repeats not again
     assert runs(host)["cache_count"] == 1
     assert_books(host)
 
@@ -207,13 +207,13 @@ def test_a_store_error_on_look_up_runs_the_function(host, monkeypatch, caplog):
     def broken(key, now):
         raise duckdb.IOException("disk gone")
 
-    monkeypatch.setattr(host.store, "cache_get", broken)
+    monkeypatch.setattr(host._store, "cache_get", broken)
     with caplog.at_level(logging.WARNING, "tokenworks.cache"):
         outcome = host.call("cache_count", "ann", {"text": "a"})
 
     assert (outcome.status, outcome.cached, outcome.charged) == ("succeeded", False, 2)
     assert runs(host)["cache_count"] == 2
-    assert host.store.balance("ann") == 36
+    assert host.balance("ann") == 36
     assert "look-up for cache_count failed" in caplog.text
     assert_books(host)
 
@@ -222,11 +222,11 @@ def test_a_store_error_on_keep_still_answers_the_call(host, monkeypatch):
     def broken(entry):
         raise duckdb.TransactionException("Conflict on update!")
 
-    monkeypatch.setattr(host.store, "cache_put", broken)
+    monkeypatch.setattr(host._store, "cache_put", broken)
     outcome = host.call("cache_count", "ann", {"text": "a"})
 
     assert (outcome.status, outcome.charged) == ("succeeded", 2)
-    assert host.store.balance("ann") == 38
+    assert host.balance("ann") == 38
     assert_books(host)
 
 
@@ -244,18 +244,18 @@ def test_an_admin_clears_one_function_or_all_and_each_clear_is_audited(host):
     host.call("cache_count", "ann", {"text": "a"})
     host.call("cache_count", "ann", {"text": "b"})
     host.call("cache_other", "ann", {"text": "a"})
-    version = host.store.state_version()
+    version = host.state_version()
 
     assert host.clear_cache("cache_count", actor="admin:root", reason="bad data") == 2
     assert entries(host) == 1
-    assert host.store.state_version() > version
-    change = host.store.state_changes(1)[0]
+    assert host.state_version() > version
+    change = host.audit(1)[0]
     assert (change.actor, change.target_kind, change.target, change.field, change.before,
             change.after, change.reason) == (
         "admin:root", "cache", "cache_count", "cleared", "2 entries", "0 entries", "bad data")
 
     assert host.clear_cache(None, actor="admin:root", reason="all of it") == 1
-    assert host.store.state_changes(1)[0].target == "*"
+    assert host.audit(1)[0].target == "*"
     assert entries(host) == 0
     assert not host.call("cache_count", "ann", {"text": "a"}).cached
     assert_books(host)
@@ -273,7 +273,7 @@ def test_a_clear_needs_a_reason_and_a_known_function(host):
 
 def test_a_new_plugin_version_purges_old_entries_at_start(make_host, tmp_path: Path):
     host = make_host(PROBE, sweep=False)
-    host.store.create_user("ann", "user", "x", 40, actor="test")
+    host._store.create_user("ann", "user", "x", 40, actor="test")
     host.call("cache_count", "ann", {"text": "a"})
     host.close()
     plugin = tmp_path / "local_plugins" / PROBE
@@ -282,7 +282,7 @@ def test_a_new_plugin_version_purges_old_entries_at_start(make_host, tmp_path: P
 
     upgraded = make_host(sweep=False)  # the same folder and store
 
-    assert upgraded.catalog.view("cache_count").spec.plugin_version == "2.0"
+    assert upgraded.function("cache_count").spec.plugin_version == "2.0"
     assert entries(upgraded) == 0
     assert not upgraded.call("cache_count", "ann", {"text": "a"}).cached
     assert_books(upgraded)
@@ -291,14 +291,14 @@ def test_a_new_plugin_version_purges_old_entries_at_start(make_host, tmp_path: P
 def test_purge_keeps_current_live_entries(host):
     host.call("cache_count", "ann", {"text": "a"})
     now = utcnow()
-    host.store.cache_put(CachedResult("old", "cache_count", "0.9", "[]", now,
+    host._store.cache_put(CachedResult("old", "cache_count", "0.9", "[]", now,
                                       now + timedelta(hours=1)))
-    host.store.cache_put(CachedResult("gone", "retired_function", "1.0", "[]", now,
+    host._store.cache_put(CachedResult("gone", "retired_function", "1.0", "[]", now,
                                       now + timedelta(hours=1)))
-    host.store.cache_put(CachedResult("expired", "cache_other", "1.0", "[]", now,
+    host._store.cache_put(CachedResult("expired", "cache_other", "1.0", "[]", now,
                                       now - timedelta(seconds=1)))
 
-    dropped = host.meter.cache.purge({"cache_count": "1.0", "cache_other": "1.0"})
+    dropped = host._meter.cache.purge({"cache_count": "1.0", "cache_other": "1.0"})
 
     assert dropped == 3
     assert host.call("cache_count", "ann", {"text": "a"}).cached
@@ -350,7 +350,7 @@ def test_concurrent_calls_of_one_input_keep_the_books_and_one_entry(host):
     assert runs(host)["cache_count"] + sum(o.cached for o in outcomes) == 40
     assert sum(o.cached for o in outcomes) > 0
     assert entries(host) == 2
-    assert host.store.balance("ann") == 240 - 80
+    assert host.balance("ann") == 240 - 80
     assert_books(host)
 
 

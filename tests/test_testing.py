@@ -31,8 +31,8 @@ def good_module() -> Iterator[ModuleType]:
 def test_registered_module_is_called_through_the_meter(good_module: ModuleType) -> None:
     with registered(good_module, name="greeter") as host:
         result = call(host, "greet", {"name": "Ada", "excited": True})
-        assert host.discovery.plugin("greeter").source == "module"
-        assert host.store.balance("tester") == 0  # funded with exactly the cost, then charged
+        assert host.plugin("greeter").plugin.source == "module"
+        assert host.balance("tester") == 0  # funded with exactly the cost, then charged
         assert host.verify_books().ok
     assert result.charged == 2
     assert result.kinds() == ["markdown", "json"]

@@ -25,7 +25,7 @@ GRANT = 10_000
 def host(make_host: Callable[..., Host]) -> Host:
     host = make_host("hostile.py", "meter_probe.py", registry="[workers]\ncount = 2\n",
                      sweep=False)
-    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    host._store.create_user("ann", "user", "x", GRANT, actor="test")
     return host
 
 
@@ -36,14 +36,14 @@ def assert_books(host: Host) -> None:
 
 
 def settled(host: Host, call_id: str) -> list[str]:
-    return sorted(e.kind for e in host.store.ledger(limit=10_000) if e.call_id == call_id)
+    return sorted(e.kind for e in host.ledger(limit=10_000) if e.call_id == call_id)
 
 
 def wait_for_workers(host: Host, count: int) -> None:
     deadline = time.monotonic() + 10
-    while host.workers.stats()["workers"] < count and time.monotonic() < deadline:
+    while host.worker_stats()["workers"] < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert host.workers.stats()["workers"] == count
+    assert host.worker_stats()["workers"] == count
 
 
 @pytest.mark.parametrize(("function", "how"), [
@@ -56,12 +56,12 @@ def test_a_worker_that_dies_fails_only_its_call(host, function, how):
     assert outcome.status == "failed" and outcome.charged == 0
     assert "worker process died" in outcome.error and "c-die" in outcome.error
     assert settled(host, "c-die") == ["hold", "release"]
-    [failed] = host.store.failed_calls()
+    [failed] = host.failed_calls()
     assert failed.call_id == "c-die" and how in failed.detail
     # The pool refills, and the next call is answered as if nothing happened.
     assert host.call("probe_ok", "ann", {"text": "after"}).ok
     wait_for_workers(host, 2)
-    assert host.store.balance("ann") == GRANT - 3
+    assert host.balance("ann") == GRANT - 3
     assert_books(host)
 
 
@@ -72,7 +72,7 @@ def test_a_call_past_its_timeout_has_its_worker_killed_and_replaced(host):
 
     assert outcome.status == "timeout" and outcome.charged == 0
     assert elapsed < 3  # answered at the 0.5 s timeout, not after the hour's sleep
-    assert "killed at the timeout" in host.store.failed_calls()[0].detail
+    assert "killed at the timeout" in host.failed_calls()[0].detail
     wait_for_workers(host, 2)
     assert host.call("hostile_ok", "ann", {}).ok
     assert_books(host)
@@ -104,7 +104,7 @@ def test_80_hung_calls_leave_other_functions_answering(host):
         hung.join(120)
     assert not hung.is_alive() and len(outcomes) == 80
     assert set(outcomes) <= {"timeout", "busy"} and "busy" in outcomes
-    assert host.store.balance("ann") == GRANT - 10 * 3  # neither timeouts nor refusals cost
+    assert host.balance("ann") == GRANT - 10 * 3  # neither timeouts nor refusals cost
     assert_books(host)
 
 
@@ -116,14 +116,14 @@ def test_a_spinning_function_holds_only_its_own_worker(host):
         assert host.call("probe_ok", "ann", {"text": "beside a spinner"}).ok
     finally:
         spinning.join(10)
-    assert host.store.failed_calls()[0].status == "timeout"
+    assert host.failed_calls()[0].status == "timeout"
     assert_books(host)
 
 
 def test_a_function_at_its_limit_with_a_full_queue_is_refused_at_once(make_host):
     host = make_host("hostile.py", registry="[workers]\ncount = 2\nqueue = 0\n", sweep=False)
-    host.store.create_user("ann", "user", "x", GRANT, actor="test")
-    assert host.catalog.view("hostile_hang").concurrency == 1  # half the workers
+    host._store.create_user("ann", "user", "x", GRANT, actor="test")
+    assert host.function("hostile_hang").concurrency == 1  # half the workers
     first = threading.Thread(target=host.call, args=("hostile_hang", "ann", {}))
     first.start()
     try:
@@ -134,17 +134,17 @@ def test_a_function_at_its_limit_with_a_full_queue_is_refused_at_once(make_host)
         assert time.perf_counter() - started < 0.5  # at once, not after a wait
         assert refused.value.retry_after >= 1
         assert "nothing was charged" in str(refused.value)
-        assert host.store.get_call("c-refused") is None  # nothing written
-        assert any("refused as busy" in reason for reason in host.workers.health())
+        assert host.call_record("c-refused") is None  # nothing written
+        assert any("refused as busy" in reason for reason in host._workers.health())
     finally:
         first.join(10)
-    assert host.store.balance("ann") == GRANT
+    assert host.balance("ann") == GRANT
     assert_books(host)
 
 
 def test_a_plugin_cannot_claim_more_workers_than_there_are(host):
     # hostile_ok asks for 256 at once; the host has 2 workers.
-    assert host.catalog.view("hostile_ok").concurrency == 2
+    assert host.function("hostile_ok").concurrency == 2
 
 
 def test_a_result_over_the_size_limit_is_refused_and_never_reaches_the_host(host):
@@ -163,12 +163,12 @@ def test_a_result_over_the_size_limit_is_refused_and_never_reaches_the_host(host
 def test_a_worker_that_allocates_past_its_memory_limit_fails_that_call(make_host):
     host = make_host("hostile.py", registry="[workers]\ncount = 1\nmemory_mb = 200\n",
                      sweep=False)
-    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    host._store.create_user("ann", "user", "x", GRANT, actor="test")
 
     outcome = host.call("hostile_hog", "ann", {"megabytes": 1024})
 
     assert outcome.status == "failed" and outcome.charged == 0
-    assert "MemoryError" in host.store.failed_calls()[0].detail
+    assert "MemoryError" in host.failed_calls()[0].detail
     assert host.call("hostile_hog", "ann", {"megabytes": 50}).ok  # within the limit
     assert_books(host)
 
@@ -199,13 +199,13 @@ def test_the_host_process_runs_no_function_code(host, tmp_path):
 
     assert host.call("hostile_exit", "ann", {}).status == "failed"
     wait_for_workers(host, 2)  # the one that exited is replaced
-    pids = {worker.pid for worker in host.workers._workers}
+    pids = {worker.pid for worker in host._workers._workers}
     assert pids and os.getpid() not in pids
 
 
 def test_calls_running_at_shutdown_are_released_before_the_store_closes(make_host):
     host = make_host("hostile.py", registry="[workers]\ncount = 2\n", sweep=False)
-    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    host._store.create_user("ann", "user", "x", GRANT, actor="test")
     outcomes = []
     running = threading.Thread(target=lambda: outcomes.append(
         host.call("hostile_spin", "ann", {}, call_id="c-shut")))
@@ -218,8 +218,8 @@ def test_calls_running_at_shutdown_are_released_before_the_store_closes(make_hos
     assert outcome.status == "failed" and outcome.charged == 0
     assert "the host shut down while it ran" in outcome.error
     again = make_host("hostile.py", sweep=False)  # the same store, reopened
-    assert again.store.get_call("c-shut").status == "failed"
-    assert again.store.balance("ann") == GRANT
+    assert again.call_record("c-shut").status == "failed"
+    assert again.balance("ann") == GRANT
     assert_books(again)
 
 
@@ -228,18 +228,18 @@ def test_spare_workers_start_while_all_are_busy_and_stop_once_idle(make_host, mo
 
     host = make_host("hostile.py", "meter_probe.py", registry="[workers]\ncount = 1\n",
                      sweep=False)
-    host.store.create_user("ann", "user", "x", GRANT, actor="test")
+    host._store.create_user("ann", "user", "x", GRANT, actor="test")
     hung = threading.Thread(target=host.call, args=("hostile_hang", "ann", {}))
     hung.start()
     try:
         time.sleep(0.2)  # the one worker hangs: another function gets a spare
         assert host.call("probe_ok", "ann", {"text": "beside it"}).ok
-        assert host.workers.stats()["workers"] == 2
+        assert host.worker_stats()["workers"] == 2
     finally:
         hung.join(10)
     wait_for_workers(host, 2)  # the hung worker was replaced; the spare is idle
     monkeypatch.setattr(pool, "SPARE_IDLE", 0.0)
-    assert host.workers.retire_idle() == 1
-    assert host.workers.stats()["workers"] == 1
+    assert host._workers.retire_idle() == 1
+    assert host.worker_stats()["workers"] == 1
     assert host.call("probe_ok", "ann", {"text": "still served"}).ok
     assert_books(host)

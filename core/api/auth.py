@@ -1,10 +1,6 @@
 """Dependencies every route shares: the host, the caller (Bearer API key), the admin check.
-
-Async, but anything that may touch the store runs in a worker thread, so a store read never
-blocks the event loop the portals share. What needs no I/O (a host already open, a key the
-cache vouches for) runs in the loop: FastAPI runs each sync dependency in a thread of its
-own, and those hops (two per request, on top of the route's own) cost more CPU than the
-work they carried (docs/api.md, "Performance").
+Anything that may touch the store runs in a worker thread; what needs no I/O runs in the
+event loop.
 """
 
 from __future__ import annotations

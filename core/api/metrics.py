@@ -68,7 +68,7 @@ def _number(value: float) -> str:
 
 
 def render(host: Host, requests: dict[tuple[str, int], int]) -> str:
-    rows = host.store.call_metrics(tuple(bound * 1000 for bound in BUCKETS_S))
+    rows = host.call_metrics(tuple(bound * 1000 for bound in BUCKETS_S))
     out: list[str] = []
 
     def family(name: str, kind: str, text: str) -> None:
@@ -118,7 +118,7 @@ def render(host: Host, requests: dict[tuple[str, int], int]) -> str:
 
 def function_metrics(host: Host) -> list[FunctionMetrics]:
     """The same figures per function, as JSON for the admin routes."""
-    rows = host.store.call_metrics(())
+    rows = host.call_metrics(())
     result = []
     for function in sorted({row.function for row in rows}):
         mine = [row for row in rows if row.function == function]

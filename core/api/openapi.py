@@ -1,10 +1,5 @@
 """The OpenAPI document: FastAPI's, plus one path per function with its input model as
 the request body, and problem+json (RFC 9457) as the body of every error response.
-
-Functions are discovered when the host starts, after the app is built, so the document
-is made on its first request (and kept: the set of functions is fixed per process). The
-per-function paths are served by the generic ``/functions/{name}/calls`` route, which
-validates against the same input model.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Per-key rate limits (a token bucket per API key, in memory) and the body size limit.
-
-Both live in this process: `tokenworks serve` is one process per store (docs/duckdb.md).
-Replicas on PostgreSQL would each limit on their own, which a load balancer's sticky
-routing or a shared limiter would have to tighten.
+"""Per-key rate limits (a token bucket per API key, in this process's memory) and the
+request body size limit.
 """
 
 from __future__ import annotations

@@ -43,20 +43,20 @@ def change_function(change: FunctionChange, caller: AdminDep, host: HostDep,
     if change.enabled is None and change.cost is None:
         raise ApiProblem(422, "invalid-input", "give enabled, cost or both",
                          errors=[{"field": "enabled", "message": "enabled or cost is required"}])
-    host.catalog.view(name)  # 404 before anything changes
+    host.function(name)  # 404 before anything changes
     if change.cost is not None:
         host.set_cost(name, change.cost, actor=_actor(caller), reason=change.reason)
     if change.enabled is not None:
         host.set_function_enabled(name, change.enabled, actor=_actor(caller),
                                   reason=change.reason)
-    return info(host.catalog.view(name))
+    return info(host.function(name))
 
 
 @router.patch("/plugins/{name}", response_model=PluginState, summary="Switch a plugin",
               responses={400: {}, 404: {}, 413: {}, 422: {}})
 def change_plugin(change: PluginChange, caller: AdminDep, host: HostDep,
                   name: str = NAME) -> PluginState:
-    if host.discovery.plugin(name) is None:
+    if host.plugin(name) is None:
         raise ApiProblem(404, "unknown-plugin", f"no plugin named {name!r}")
     changed = host.set_plugin_enabled(name, change.enabled, actor=_actor(caller),
                                       reason=change.reason)
@@ -91,7 +91,7 @@ def clear_cache(
 @router.get("/users", response_model=list[UserInfo], summary="Every user with their balance")
 def users(caller: AdminDep, host: HostDep) -> list[UserInfo]:
     return [UserInfo(name=u.name, role=u.role, balance=u.balance, created_at=u.created_at)
-            for u in host.store.list_users()]
+            for u in host.users()]
 
 
 @router.get("/metrics", response_model=list[FunctionMetrics],
@@ -106,4 +106,4 @@ def audit(caller: AdminDep, host: HostDep,
           limit: int = Query(100, ge=1, le=LIMIT_MAX)) -> list[AuditEntry]:
     return [AuditEntry(id=c.id, at=c.at, actor=c.actor, target_kind=c.target_kind,
                        target=c.target, field=c.field, before=c.before, after=c.after,
-                       reason=c.reason) for c in host.store.state_changes(limit)]
+                       reason=c.reason) for c in host.audit(limit)]

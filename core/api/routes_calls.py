@@ -9,8 +9,6 @@ from fastapi import APIRouter, Body, Header, Path, Response
 from starlette.concurrency import run_in_threadpool
 
 from tokenworks.blocks import blocks_from_json
-from tokenworks.host import Host
-from tokenworks.meter import CallOutcome
 from tokenworks.store import CallRecord
 
 from .auth import CallerDep, HostDep
@@ -63,26 +61,16 @@ async def run_call(
     # work; for an async route it does that check here, in the event loop.
     user = caller.user.name
     call_id = call_id_for(user, idempotency_key) if idempotency_key else None
-    outcome, balance = await run_in_threadpool(_call, host, name, user, payload, call_id)
+    outcome = await run_in_threadpool(host.call, name, user, payload, call_id)
     if idempotency_key:
         response.headers["Idempotency-Key"] = idempotency_key
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return CallResult(
         call_id=outcome.call_id, function=outcome.function, user=outcome.user,
-        status=outcome.status, charged=outcome.charged, balance=balance,
+        status=outcome.status, charged=outcome.charged, balance=outcome.balance_after,
         blocks=outcome.blocks, error=outcome.error, latency_ms=outcome.latency_ms,
         replayed=outcome.replayed, cached=outcome.cached, started_at=outcome.started_at)
-
-
-def _call(host: Host, name: str, user: str, payload: dict[str, Any],
-          call_id: str | None) -> tuple[CallOutcome, int]:
-    """The call and the balance after it (in a worker thread: both may wait for the store)."""
-    outcome = host.call(name, user, payload, call_id)
-    # The meter knows the start and (mostly) the balance after: no store reads for them.
-    balance = (outcome.balance_after if outcome.balance_after is not None
-               else host.store.balance(user))
-    return outcome, balance
 
 
 @router.get("/calls/{call_id}", response_model=CallResult, summary="One of your calls",
@@ -90,7 +78,7 @@ def _call(host: Host, name: str, user: str, payload: dict[str, Any],
 async def get_call(
     host: HostDep, caller: CallerDep, call_id: str = Path(min_length=1, max_length=128),
 ) -> CallResult:
-    record = await run_in_threadpool(host.store.get_call, call_id)
+    record = await run_in_threadpool(host.call_record, call_id)
     if record is None or (record.user != caller.user.name and caller.user.role != "admin"):
         raise ApiProblem(404, "unknown-call", f"no call {call_id!r} of yours")
     return await run_in_threadpool(from_record, record)

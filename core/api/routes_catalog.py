@@ -35,4 +35,4 @@ def list_functions(host: HostDep, caller: CallerDep) -> list[FunctionInfo]:
 @router.get("/functions/{name}", response_model=FunctionInfo, summary="One function",
             responses={401: {}, 404: {}, 422: {}, 429: {}})
 def get_function(host: HostDep, caller: CallerDep, name: str = NAME) -> FunctionInfo:
-    return info(host.catalog.view(name))
+    return info(host.function(name))

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Path, Query
 from tokenworks.store.base import ApiKey
 
 from .auth import CallerDep, HostDep
-from .keys import revoke_key
 from .models import LIMIT_MAX, CallSummary, KeyInfo, LedgerItem, Me, Revoked
 from .problems import ApiProblem
 
@@ -22,7 +21,7 @@ def key_info(key: ApiKey) -> KeyInfo:
 
 @router.get("", response_model=Me, summary="Who you are and your balance")
 def me(caller: CallerDep, host: HostDep) -> Me:
-    user = host.store.get_user(caller.user.name) or caller.user
+    user = host.user(caller.user.name) or caller.user
     return Me(name=user.name, role=user.role, balance=user.balance, created_at=user.created_at)
 
 
@@ -32,7 +31,7 @@ def ledger(caller: CallerDep, host: HostDep, limit: int = LIMIT) -> list[LedgerI
     return [LedgerItem(id=e.id, at=e.at, kind=e.kind, amount=e.amount,
                        balance_after=e.balance_after, call_id=e.call_id, actor=e.actor,
                        reason=e.reason)
-            for e in host.store.ledger(caller.user.name, limit=limit)]
+            for e in host.ledger(caller.user.name, limit=limit)]
 
 
 @router.get("/calls", response_model=list[CallSummary], summary="Your call history",
@@ -41,21 +40,21 @@ def history(caller: CallerDep, host: HostDep, limit: int = LIMIT) -> list[CallSu
     return [CallSummary(call_id=c.call_id, function=c.function, status=c.status, cost=c.cost,
                         charged=c.charged, started_at=c.started_at, finished_at=c.finished_at,
                         latency_ms=c.latency_ms, error=c.error, cached=c.cached)
-            for c in host.store.list_calls(caller.user.name, limit=limit)]
+            for c in host.calls(caller.user.name, limit=limit)]
 
 
 @router.get("/keys", response_model=list[KeyInfo], summary="Your API keys (never the secrets)")
 def keys(caller: CallerDep, host: HostDep) -> list[KeyInfo]:
-    return [key_info(key) for key in host.store.list_api_keys(caller.user.name)]
+    return [key_info(key) for key in host.api_keys(caller.user.name)]
 
 
 @router.delete("/keys/{key_id}", response_model=Revoked, summary="Revoke one of your keys",
                responses={404: {}, 422: {}})
 def revoke(caller: CallerDep, host: HostDep,
            key_id: str = Path(min_length=1, max_length=40)) -> Revoked:
-    key = host.store.get_api_key(key_id)
+    key = host.api_key(key_id)
     if key is None or key.user != caller.user.name:
         raise ApiProblem(404, "unknown-key", f"no API key {key_id!r} of yours")
-    done = revoke_key(host, key_id, actor=f"api:{caller.user.name}", reason="revoked via API",
-                      owner=caller.user.name)
+    done = host.revoke_api_key(key_id, actor=f"api:{caller.user.name}",
+                               reason="revoked via API", owner=caller.user.name)
     return Revoked(key_id=key_id, revoked=done)

@@ -1,8 +1,9 @@
 """The `tokenworks` command line.
 
-Commands that need the store open it lazily, so `--help` and `--version` work anywhere.
-Installed packages add commands through the ``tokenworks.commands`` entry point group (the
-portals add `serve` so), and plugins through the `register_commands` hook.
+Commands open the host (and its store) only when they need it, so `--help` and
+`--version` work anywhere. Installed packages add commands through the
+``tokenworks.commands`` entry point group (the portals add `serve` so), and plugins through
+the `register_commands` hook.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import click
 from .. import __version__
 from ..config import RegistryConfig, load_registry
 from ..errors import TokenworksError
-from ..host import Host, strict_from_env
-from ..loader import Discovery, call_each, discover
+from ..host import Discovery, Host, discover_plugins, plugin_commands
 
 
 class Session:
@@ -37,7 +37,7 @@ class Session:
 
     def discovery(self) -> Discovery:
         if self._discovery is None:
-            self._discovery = discover(self.config(), strict_from_env())
+            self._discovery = discover_plugins(self.config())
         return self._discovery
 
     def host(self) -> Host:
@@ -123,8 +123,7 @@ class TokenworksGroup(click.Group):
         except TokenworksError:
             return {}  # no registry here: plugin commands are simply not offered
         group = click.Group()
-        for _plugin, _result in call_each(discovery, "register_commands", cli=group):
-            pass
+        plugin_commands(discovery, group)
         return dict(group.commands)
 
 

@@ -39,7 +39,7 @@ def users_add(session: Session, name: str, admin: bool) -> None:
 @pass_session
 def users_list(session: Session, as_json: bool) -> None:
     """List users with their role and balance."""
-    people = session.host().store.list_users()
+    people = session.host().users()
     if as_json:
         emit_json(people)
         return
@@ -117,7 +117,7 @@ def tokens_take(session: Session, user: str, amount: int, reason: str) -> None:
 @pass_session
 def tokens_balance(session: Session, user: str, as_json: bool) -> None:
     """Show USER's balance."""
-    balance = session.host().store.balance(user)
+    balance = session.host().balance(user)
     if as_json:
         emit_json({"user": user, "balance": balance})
     else:
@@ -132,8 +132,8 @@ def tokens_balance(session: Session, user: str, as_json: bool) -> None:
 def tokens_history(session: Session, user: str, limit: int, as_json: bool) -> None:
     """Show USER's ledger statement, newest first."""
     host = session.host()
-    host.store.balance(user)  # refuses an unknown user with a clear message
-    entries = host.store.ledger(user, limit)
+    host.balance(user)  # refuses an unknown user with a clear message
+    entries = host.ledger(user, limit)
     if as_json:
         emit_json(entries)
         return

@@ -24,19 +24,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def plugins(session: Session, as_json: bool) -> None:
     """List discovered plugins with their status, source, version and load time."""
     host = session.host()
-    records = host.discovery.plugins
-    overrides = host.store.plugin_overrides()
+    plugins = host.plugins()
     if as_json:
-        emit_json([{**vars(r), "enabled": overrides.get(r.name, True)} for r in records])
+        emit_json([{**vars(p.plugin), "enabled": p.enabled} for p in plugins])
         return
-    rows = []
-    for r in records:
-        status = r.status if overrides.get(r.name, True) or r.status != "loaded" else "disabled"
-        rows.append([r.name, status, r.source, r.version, f"{r.load_ms:.1f}",
-                     len(r.functions), r.error or r.origin])
+    rows = [[p.name, p.status, p.plugin.source, p.plugin.version, f"{p.plugin.load_ms:.1f}",
+             len(p.plugin.functions), p.plugin.error or p.plugin.origin] for p in plugins]
     print_table(["plugin", "status", "source", "version", "load ms", "functions",
                  "error / origin"], rows, "no plugins found")
-    for warning in host.discovery.warnings:
+    for warning in host.plugin_warnings():
         click.echo(f"warning: {warning}", err=True)
 
 
@@ -73,7 +69,7 @@ def call(session: Session, function: str, user: str, input_text: str, call_id: s
     payload = _read_input(input_text)
     host = session.host()
     outcome = host.call(function, user, payload, call_id)
-    balance = host.store.balance(user)
+    balance = outcome.balance_after
     if as_json:
         emit_json({**outcome.to_dict(), "balance": balance})
     else:
@@ -122,7 +118,7 @@ def calls(session: Session, user: str | None, failed: bool, function: str | None
         return
     if function:
         raise click.UsageError("--function goes with --failed")
-    records = session.host().store.list_calls(user, limit)
+    records = session.host().calls(user, limit)
     if as_json:
         emit_json([{k: v for k, v in vars(r).items() if k != "result_json"} for r in records])
         return
@@ -134,7 +130,7 @@ def calls(session: Session, user: str | None, failed: bool, function: str | None
 
 def _failed_calls(session: Session, user: str | None, function: str | None, limit: int,
                   as_json: bool) -> None:
-    failures = session.host().store.failed_calls(limit, function=function, user=user)
+    failures = session.host().failed_calls(limit, function=function, user=user)
     if as_json:
         emit_json(failures)
         return
@@ -200,7 +196,7 @@ def set_cost(session: Session, function: str, cost: int, reason: str) -> None:
 @pass_session
 def audit(session: Session, limit: int, as_json: bool) -> None:
     """Show the audit log of admin changes, newest first."""
-    changes = session.host().store.state_changes(limit)
+    changes = session.host().audit(limit)
     if as_json:
         emit_json(changes)
         return

@@ -23,9 +23,7 @@ def keys() -> None:
 @pass_session
 def keys_create(session: Session, user: str, name: str) -> None:
     """Create an API key for USER and print it (once: only its hash is kept)."""
-    from tokenworks.api.keys import create_key
-
-    record, token = create_key(session.host(), user, name, actor=session.actor)
+    record, token = session.host().create_api_key(user, name, actor=session.actor)
     click.echo(token)
     click.echo(f"(API key {record.key_id} for {user}: shown once; send it as "
                "'Authorization: Bearer <key>')", err=True)
@@ -37,9 +35,7 @@ def keys_create(session: Session, user: str, name: str) -> None:
 @pass_session
 def keys_list(session: Session, user: str | None, as_json: bool) -> None:
     """List API keys (never their secrets), newest first."""
-    from tokenworks.api.keys import list_keys
-
-    found = list_keys(session.host(), user)
+    found = session.host().api_keys(user)
     if as_json:
         emit_json([{k: v for k, v in dataclasses.asdict(key).items() if k != "secret_hash"}
                    for key in found])
@@ -55,9 +51,7 @@ def keys_list(session: Session, user: str | None, as_json: bool) -> None:
 @pass_session
 def keys_revoke(session: Session, key_id: str, reason: str) -> None:
     """Revoke the key KEY_ID: requests with it are refused (401) from now on."""
-    from tokenworks.api.keys import revoke_key
-
-    if revoke_key(session.host(), key_id, actor=session.actor, reason=reason):
+    if session.host().revoke_api_key(key_id, actor=session.actor, reason=reason):
         click.echo(f"revoked {key_id}")
     else:
         click.echo(f"{key_id} was revoked already")

@@ -18,8 +18,8 @@ LIMIT = 5000  # newest rows read from each source
 
 
 def load(host: Host, since) -> list[auditlog.AuditRow]:
-    changes = host.store.state_changes(LIMIT)
-    entries = host.store.ledger_of_kinds(auditlog.ADMIN_LEDGER_KINDS, since, LIMIT)
+    changes = host.audit(LIMIT)
+    entries = host.grants(since, LIMIT)
     return auditlog.merge(changes, entries)
 
 

@@ -17,7 +17,7 @@ SHOWN = 50  # failed calls listed; the CLI's `tokenworks calls --failed` goes fu
 
 def workers_section(host: Host) -> None:
     st.subheader("Workers")
-    stats = host.workers.stats()
+    stats = host.worker_stats()
     cells = st.columns(4)
     cells[0].metric("Worker processes", stats["workers"])
     cells[1].metric("Idle", stats["idle"])
@@ -26,10 +26,10 @@ def workers_section(host: Host) -> None:
     reasons = host.health()
     if reasons:
         st.warning("Degraded: " + "; ".join(reasons))
-    failed = [record for record in host.discovery.plugins if record.status == "failed"]
+    failed = [view for view in host.plugins() if view.status == "failed"]
     if failed:
         st.caption("Plugins that failed to load (details on Plugins and functions): "
-                   + ", ".join(record.name for record in failed))
+                   + ", ".join(view.name for view in failed))
 
 
 def failed_calls_section(host: Host) -> None:
@@ -40,10 +40,10 @@ def failed_calls_section(host: Host) -> None:
     reference = right.text_input("Call id (from a user's message)", key="failed_call_id",
                                  placeholder="e.g. 3f2a9c1b…").strip()
     function = None if chosen == names[0] else chosen
-    failures = host.store.failed_calls(SHOWN, function=function)
+    failures = host.failed_calls(SHOWN, function=function)
     if reference:
         failures = [f for f in failures if f.call_id.startswith(reference)] or [
-            f for f in host.store.failed_calls(10 * SHOWN, function=function)
+            f for f in host.failed_calls(10 * SHOWN, function=function)
             if f.call_id.startswith(reference)]
     if not failures:
         st.caption("No failed calls." if not reference else "No failed call with that id.")

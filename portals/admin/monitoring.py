@@ -65,7 +65,7 @@ def page() -> None:
     label = st.selectbox("Window", WINDOW_CHOICES, index=1, key="monitor_window")
     now = utcnow()
     start = common.window_start(label, now)
-    calls = host.store.calls_since(start)
+    calls = host.calls_since(start)
     summary = stats.summary(calls)
     cells = st.columns(5)
     cells[0].metric("Calls", summary.calls)

@@ -16,27 +16,21 @@ from tokenworks.result_cache import ttl_text
 SWITCH = {"on": True, "off": False}
 
 
-def plugin_status(host: Host, record) -> str:
-    if record.status == "loaded" and not host.catalog.plugin_enabled(record.name):
-        return "disabled"
-    return record.status
-
-
 def plugins_table(host: Host) -> None:
     st.subheader("Plugins")
-    records = host.discovery.plugins
+    views = host.plugins()
     rows = [{
-        "plugin": record.name,
-        "status": plugin_status(host, record),
-        "source": record.source,
-        "version": record.version,
-        "load ms": round(record.load_ms, 1),
-        "functions": len(record.functions),
-        "origin": record.origin,
-        "error": (record.error or "").splitlines()[0] if record.error else "",
-    } for record in records]
+        "plugin": view.name,
+        "status": view.status,
+        "source": view.plugin.source,
+        "version": view.plugin.version,
+        "load ms": round(view.plugin.load_ms, 1),
+        "functions": len(view.plugin.functions),
+        "origin": view.plugin.origin,
+        "error": (view.plugin.error or "").splitlines()[0] if view.plugin.error else "",
+    } for view in views]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    for record in records:
+    for record in (view.plugin for view in views):
         if record.status == "loaded":
             continue
         with st.expander(f"{record.name}: {record.status}", icon=":material/error:"):
@@ -64,7 +58,7 @@ def functions_table(host: Host) -> None:
 
 
 def switch_plugin_form(host: Host) -> None:
-    names = [record.name for record in host.discovery.plugins if record.status == "loaded"]
+    names = [view.name for view in host.plugins() if view.loaded]
     with st.form("switch_plugin"):
         st.markdown("**Switch a whole plugin**")
         name = st.selectbox("Plugin", names, key="plugin_name")
@@ -134,7 +128,7 @@ def page() -> None:
     with right:
         switch_plugin_form(host)
     cacheable = sorted(view.spec.name for view in host.functions() if view.spec.cache_ttl)
-    if cacheable and host.meter.cache.available:
+    if cacheable:
         left, _, _ = st.columns(3)
         with left:
             cache_form(host, cacheable)

@@ -19,7 +19,7 @@ def quarantined_journals_table(host: Host) -> pd.DataFrame:
              "quarantined (UTC)": q.quarantined_at.strftime("%Y-%m-%d %H:%M:%S")
              if q.quarantined_at else "unknown",
              "why": "; ".join(q.reasons)}
-            for q in host.store.quarantined_journals()]
+            for q in host.quarantined_journals()]
     return pd.DataFrame(rows, columns=["file", "quarantined (UTC)", "why"])
 
 

@@ -19,7 +19,7 @@ LEDGER_ROWS = 200
 
 
 def users_table(host: Host) -> list[str]:
-    users = sorted(host.store.list_users(), key=lambda user: user.name)
+    users = sorted(host.users(), key=lambda user: user.name)
     rows = [{"user": user.name, "role": user.role, "balance": user.balance,
              "created (UTC)": common.when(user.created_at)} for user in users]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -52,7 +52,7 @@ def role_form(host: Host, names: list[str]) -> None:
         reason = st.text_input("Reason (required)", key="role_reason")
         if st.form_submit_button("Set role", key="role_submit"):
             def set_role(who: str) -> str | None:
-                current = host.store.get_user(name)
+                current = host.user(name)
                 if current is not None and current.role == role:
                     return None
                 host.set_role(name, role, actor=who, reason=reason)
@@ -120,7 +120,7 @@ def ledger_view(host: Host, names: list[str]) -> None:
     name = st.selectbox("User", names, key="ledger_user")
     if name is None:
         return
-    entries = host.store.ledger(name, limit=LEDGER_ROWS)
+    entries = host.ledger(name, limit=LEDGER_ROWS)
     rows = [{"at (UTC)": common.when(entry.at), "kind": entry.kind, "amount": entry.amount,
              "balance after": entry.balance_after, "call": entry.call_id or "",
              "actor": entry.actor, "reason": entry.reason} for entry in entries]

@@ -26,7 +26,7 @@ def page() -> None:
     host = get_host()
     st.title("About tokenworks")
     st.markdown(ABOUT)
-    plugins = [record for record in host.discovery.plugins if record.status == "loaded"]
+    plugins = [view.plugin for view in host.plugins() if view.loaded]
     functions = [view for view in host.functions() if view.enabled]
     st.caption(f"{len(functions)} functions available from {len(plugins)} plugins.")
     st.header("Data attribution")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from tokenworks.api.keys import create_key, list_keys, revoke_key
 from tokenworks.errors import TokenworksError
 from tokenworks.portals.runtime import actor, get_host
 from tokenworks.portals.userkit import user_or_stop, when
@@ -28,14 +27,14 @@ def page() -> None:
                              max_chars=80)
         if st.form_submit_button("Create key", type="primary"):
             try:
-                record, token = create_key(host, user.name, name, actor=actor(user))
+                record, token = host.create_api_key(user.name, name, actor=actor(user))
             except TokenworksError as error:
                 st.error(str(error))
             else:
                 # Only the hash is stored: this run is the one chance to copy the key.
                 st.success(f"Created key {record.key_id}. Copy it now: it is shown once.")
                 st.code(token, language=None)
-    keys = list_keys(host, user.name)
+    keys = host.api_keys(user.name)
     if not keys:
         st.info("You have no API keys yet.")
         return
@@ -50,8 +49,8 @@ def page() -> None:
                           placeholder="Choose a key",
                           format_func=lambda kid: f"{kid} · {active[kid].name}")
     if chosen and st.button("Revoke", icon=":material/block:"):
-        revoke_key(host, chosen, actor=actor(user), reason="revoked in the portal",
-                   owner=user.name)
+        host.revoke_api_key(chosen, actor=actor(user), reason="revoked in the portal",
+                            owner=user.name)
         st.session_state.pop(REVOKE_KEY, None)
         st.rerun()
 

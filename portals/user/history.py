@@ -62,7 +62,7 @@ def page() -> None:
     user = user_or_stop()
     host = get_host()
     st.title("History")
-    calls = host.store.list_calls(user.name, limit=LIMIT)
+    calls = host.calls(user.name, limit=LIMIT)
     if not calls:
         st.info("You have not run any function yet.")
         return

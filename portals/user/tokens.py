@@ -20,8 +20,8 @@ def page() -> None:
     user = user_or_stop()
     host = get_host()
     st.title("Tokens")
-    st.metric("Balance", f"{host.store.balance(user.name)} tokens")
-    entries = host.store.ledger(user.name, limit=LIMIT)
+    st.metric("Balance", f"{host.balance(user.name)} tokens")
+    entries = host.ledger(user.name, limit=LIMIT)
     st.subheader("Statement")
     st.caption("Newest first. A call holds its cost when it starts; the hold is kept if the "
                "call succeeds and given back if it does not.")

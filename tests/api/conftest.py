@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tokenworks.api.app import mount
-from tokenworks.api.keys import create_key
 from tokenworks.api.settings import ApiSettings
 from tokenworks.host import Host
 
@@ -30,7 +29,7 @@ class Api:
     alice_key: str
 
     def balance(self, user: str = "alice") -> int:
-        return self.host.store.balance(user)
+        return self.host.balance(user)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -50,8 +49,8 @@ def make_api(make_host) -> Iterator[Callable[..., Api]]:
                          registry="[users]\nstarting_grant = 20\n")
         host.add_user("alice", password="alice-password", actor="test")
         host.add_user("root", role="admin", password="root-password", actor="test")
-        _, alice = create_key(host, "alice", "tests", actor="test")
-        _, root = create_key(host, "root", "tests", actor="test")
+        _, alice = host.create_api_key("alice", "tests", actor="test")
+        _, root = host.create_api_key("root", "tests", actor="test")
         # raise_server_exceptions=False: a 500 must reach the test as a response to check.
         client = TestClient(mounted(host, settings), raise_server_exceptions=False)
         clients.append(client)

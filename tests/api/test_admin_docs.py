@@ -20,7 +20,7 @@ def test_admin_toggles_costs_grants_and_the_audit_log(api: Api) -> None:
     plugin = api.client.patch("/api/admin/plugins/meter_probe", headers=api.root,
                               json={"enabled": False, "reason": "noisy"})
     assert plugin.json() == {"plugin": "meter_probe", "enabled": False, "changed": True}
-    assert not api.host.catalog.view("probe_ok").enabled
+    assert not api.host.function("probe_ok").enabled
     granted = api.client.post("/api/admin/users/alice/grants", headers=api.root,
                               json={"amount": 30, "reason": "welcome"})
     assert granted.json() == {"user": "alice", "balance": 50} and api.balance() == 50
@@ -28,7 +28,7 @@ def test_admin_toggles_costs_grants_and_the_audit_log(api: Api) -> None:
     assert {(a["target"], a["field"], a["actor"]) for a in audit[:3]} == {
         ("greet", "enabled", "api:root"), ("greet", "cost", "api:root"),
         ("meter_probe", "enabled", "api:root")}
-    grants = [e for e in api.host.store.ledger("alice") if e.actor == "api:root"]
+    grants = [e for e in api.host.ledger("alice") if e.actor == "api:root"]
     assert grants[0].amount == 30 and grants[0].reason == "welcome"
     assert api.host.verify_books().ok
 

@@ -7,7 +7,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tokenworks.api.app import mount
-from tokenworks.api.keys import create_key, revoke_key
 from tokenworks.api.settings import ApiSettings
 
 from .conftest import Api, bearer
@@ -41,19 +40,19 @@ def test_a_key_with_a_wrong_secret_is_401(api: Api) -> None:
 
 
 def test_revoked_key_is_401_and_the_store_keeps_only_a_hash(api: Api) -> None:
-    (key,) = api.host.store.list_api_keys("alice")
+    (key,) = api.host.api_keys("alice")
     assert api.alice_key.split("_", 2)[2] not in key.secret_hash
     assert api.client.get("/api/me", headers=api.alice).status_code == 200
-    assert revoke_key(api.host, key.key_id, actor="test", reason="leaked")
+    assert api.host.revoke_api_key(key.key_id, actor="test", reason="leaked")
     assert_problem(api.client.get("/api/me", headers=api.alice), 401)
-    changes = [c for c in api.host.store.state_changes() if c.target_kind == "api_key"]
+    changes = [c for c in api.host.audit() if c.target_kind == "api_key"]
     assert [c.field for c in changes][:1] == ["revoked"]
 
 
 def test_users_revoke_their_own_keys_only(api: Api) -> None:
-    _, spare = create_key(api.host, "alice", "spare", actor="test")
+    _, spare = api.host.create_api_key("alice", "spare", actor="test")
     spare_id = spare.split("_")[1]
-    (root_key,) = api.host.store.list_api_keys("root")
+    (root_key,) = api.host.api_keys("root")
     assert_problem(api.client.delete(f"/api/me/keys/{root_key.key_id}", headers=api.alice),
                    404)
     listed = api.client.get("/api/me/keys", headers=api.alice).json()
@@ -73,13 +72,13 @@ def test_admin_routes_are_403_for_a_user(api: Api) -> None:
     ]:
         response = api.client.request(method, path, json=body, headers=api.alice)
         assert_problem(response, 403)
-    assert api.balance() == 20 and api.host.catalog.view("greet").enabled
+    assert api.balance() == 20 and api.host.function("greet").enabled
 
 
 def test_a_known_key_is_read_from_the_store_once_per_state_version(api: Api, monkeypatch) -> None:
     reads: list[str] = []
-    read_key = api.host.store.get_api_key
-    monkeypatch.setattr(api.host.store, "get_api_key",
+    read_key = api.host._store.get_api_key
+    monkeypatch.setattr(api.host._store, "get_api_key",
                         lambda key_id: reads.append(key_id) or read_key(key_id))
     for _ in range(3):
         assert api.client.get("/api/me", headers=api.alice).status_code == 200
@@ -153,7 +152,7 @@ def test_body_over_the_limit_is_413_and_nothing_runs(make_api) -> None:
     streamed = api.client.post("/api/functions/probe_every_widget/calls", content=chunks(),
                                headers={**api.alice, "content-type": "application/json"})
     assert_problem(streamed, 413)
-    assert api.host.store.list_calls("alice") == [] and api.balance() == 20
+    assert api.host.calls("alice") == [] and api.balance() == 20
     small = api.client.post("/api/functions/probe_every_widget/calls", json={"label": "x"},
                             headers=api.alice)
     assert small.status_code == 200
@@ -173,7 +172,7 @@ def test_an_unexpected_error_is_a_500_problem_without_traceback(api: Api, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(api.host.store, "list_calls", broken)
+    monkeypatch.setattr(api.host._store, "list_calls", broken)
     response = api.client.get("/api/me/calls", headers=api.alice)
     body = assert_problem(response, 500)
     assert "secret internals" not in response.text and body["error_id"]

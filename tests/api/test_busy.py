@@ -8,8 +8,6 @@ import time
 
 from starlette.testclient import TestClient
 
-from tokenworks.api.keys import create_key
-
 from .conftest import bearer, mounted
 
 
@@ -17,7 +15,7 @@ def test_a_busy_function_is_a_503_with_retry_after_that_charges_nothing(make_hos
     host = make_host("hostile.py", registry="[users]\nstarting_grant = 20\n"
                                             "[workers]\ncount = 2\nqueue = 0\n")
     host.add_user("alice", password="alice-password", actor="test")
-    _, key = create_key(host, "alice", "tests", actor="test")
+    _, key = host.create_api_key("alice", "tests", actor="test")
     client = TestClient(mounted(host), raise_server_exceptions=False)
     hung = threading.Thread(target=host.call, args=("hostile_hang", "alice", {}))
     hung.start()
@@ -36,8 +34,8 @@ def test_a_busy_function_is_a_503_with_retry_after_that_charges_nothing(make_hos
     problem = refused.json()
     assert problem["type"] == "https://tokenworks.dev/problems/busy"
     assert problem["retry_after"] == 5 and "nothing was charged" in problem["detail"]
-    assert [call.status for call in host.store.list_calls("alice")] == ["timeout"]
-    assert host.store.balance("alice") == 20
+    assert [call.status for call in host.calls("alice")] == ["timeout"]
+    assert host.balance("alice") == 20
 
     assert health.status_code == 503 and health.json()["status"] == "degraded"
     assert any("refused as busy" in reason for reason in health.json()["reasons"])

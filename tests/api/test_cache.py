@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from conftest import plugin_runs
 
-from tokenworks.api.keys import create_key
-
 from .conftest import PLUGINS, Api, bearer
 
 CALLS = "/api/functions/cache_count/calls"
@@ -48,7 +46,7 @@ def test_a_cached_answer_tells_nothing_about_the_call_that_made_it(api: Api) -> 
     # alice's call fills the cache; bob's answer comes from it, and must not say when alice
     # asked, nor her call id or name (the old cached_at field gave her time away).
     api.host.add_user("bob", password="bob-password", actor="test")
-    _, bob_key = create_key(api.host, "bob", "tests", actor="test")
+    _, bob_key = api.host.create_api_key("bob", "tests", actor="test")
     bob = bearer(bob_key)
     alice = post(api, {"text": "who asked"}, key="alice-secret-key").json()
     answer = api.client.post(CALLS, json={"text": "who asked"}, headers=bob)

@@ -67,7 +67,7 @@ def test_same_idempotency_key_same_outcome_charged_once(api: Api) -> None:
     assert second.json()["call_id"] == first.json()["call_id"]
     assert second.json()["blocks"] == first.json()["blocks"]
     assert api.balance() == 16  # charged once
-    holds = [e for e in api.host.store.ledger("alice") if e.kind == "hold"]
+    holds = [e for e in api.host.ledger("alice") if e.kind == "hold"]
     assert len(holds) == 1
 
 
@@ -102,7 +102,7 @@ def test_insufficient_tokens_is_402_and_nothing_is_charged(api: Api) -> None:
     problem = response.json()
     assert problem["balance"] == 20 and problem["needed"] == 50
     assert api.balance() == 20
-    assert api.host.store.list_calls("alice") == []
+    assert api.host.calls("alice") == []
 
 
 def test_invalid_input_is_422_naming_the_field(api: Api) -> None:

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from starlette.applications import Starlette
 
 from tokenworks.api.app import mount
-from tokenworks.api.keys import create_key
 from tokenworks.api.settings import ApiSettings
 from tokenworks.config import load_registry
 from tokenworks.host import Host
@@ -40,7 +39,7 @@ def fuzz_host(tmp_path_factory) -> Iterator[Host]:
                                   'entry_points = false\n[users]\nstarting_grant = 1000\n')
     host = Host(load_registry(path))
     host.add_user("fuzzer", role="admin", password="fuzzer-password", actor="test")
-    _, STATE["key"] = create_key(host, "fuzzer", "fuzz", actor="test")
+    _, STATE["key"] = host.create_api_key("fuzzer", "fuzz", actor="test")
     yield host
     host.close()
 
@@ -63,6 +62,6 @@ def test_api_conforms_to_its_schema(fuzz_host: Host) -> None:
 
         fuzz()
     # The fuzzing reached the functions: some calls ran and were charged, books still fine.
-    calls = fuzz_host.store.list_calls("fuzzer", limit=10_000)
+    calls = fuzz_host.calls("fuzzer", limit=10_000)
     assert any(call.status == "succeeded" for call in calls)
     assert fuzz_host.verify_books().ok

@@ -52,7 +52,7 @@ def test_keys_create_list_revoke_from_the_cli(tmp_path) -> None:
     assert "no API key" in tw("keys", "revoke", "ffffffffffff", expect=1).output
     with Host.from_registry(str(registry)) as host:
         assert verify_key(host, key) is None
-        (change,) = [c for c in host.store.state_changes() if c.field == "revoked"]
+        (change,) = [c for c in host.audit() if c.field == "revoked"]
         assert change.reason == "leaked" and change.actor.startswith("cli:")
 
 
@@ -69,10 +69,10 @@ def test_portal_page_creates_shows_once_lists_and_revokes(portal) -> None:
     assert shown.startswith("tw_") and verify_key(host, shown) is not None
     app.run()  # any later run: the key is not shown again
     assert not [code for code in app.code]
-    (key,) = host.store.list_api_keys("dora")
+    (key,) = host.api_keys("dora")
     assert key.name == "laptop" and shown.split("_", 2)[2] not in key.secret_hash
     app.selectbox(key="tw_api_key_revoke").select(key.key_id).run()
     next(b for b in app.button if b.label == "Revoke").click().run()
     assert not app.exception, app.exception
     assert verify_key(host, shown) is None
-    assert not host.store.list_api_keys("dora")[0].active
+    assert not host.api_keys("dora")[0].active

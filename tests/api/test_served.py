@@ -9,7 +9,6 @@ import urllib.request
 import pytest
 from serving import start_server
 
-from tokenworks.api.keys import create_key
 from tokenworks.host import Host
 
 pytestmark = pytest.mark.slow
@@ -36,7 +35,7 @@ def test_api_over_http_in_tokenworks_serve(tmp_path) -> None:
         'folder = "local_plugins"\nentry_points = false\n[users]\nstarting_grant = 20\n')
     with Host.from_registry(str(tmp_path / "registry.toml"), sweep=False) as host:
         host.add_user("erin", password="erin-password", actor="test")
-        _, key = create_key(host, "erin", "served", actor="test")
+        _, key = host.create_api_key("erin", "served", actor="test")
     server = start_server(tmp_path, builtin='"text_tools"')
     try:
         api = f"{server.url}/api"

@@ -32,7 +32,7 @@ def test_a_full_disk_is_a_503_that_charges_nothing_and_health_says_degraded(
     assert problem["type"] == "https://tokenworks.dev/problems/storage-unavailable"
     assert NO_SPACE in problem["detail"] and "nothing was charged" in problem["detail"]
     assert api.balance() == before
-    assert api.host.store.get_call(call_id_for("alice", "disk-full")) is None
+    assert api.host.call_record(call_id_for("alice", "disk-full")) is None
 
     health = api.client.get("/api/health")
     assert health.status_code == 503
@@ -50,4 +50,4 @@ def test_a_full_disk_is_a_503_that_charges_nothing_and_health_says_degraded(
     assert healthy.json()["reasons"] == []
     report = api.host.verify_books()
     assert report.ok, report.problems
-    assert [c.call_id for c in api.host.store.list_calls("alice")] == [body["call_id"]]
+    assert [c.call_id for c in api.host.calls("alice")] == [body["call_id"]]

@@ -53,7 +53,7 @@ def test_plugin_list_shows_failed_plugins_with_error_traceback_and_load_times(po
     assert plugins.loc["text_tools", "status"] == "loaded"
     assert "tokenworks_missing_dependency" in plugins.loc["import_error", "error"]
     assert plugins.loc["text_tools", "version"]
-    records = {record.name: record for record in host.discovery.plugins}
+    records = {record.name: record for record in host._discovery.plugins}
     assert plugins.loc["text_tools", "load ms"] == round(records["text_tools"].load_ms, 1)
     assert plugins.loc["text_tools", "load ms"] > 0
     errors = " ".join(messages(app, "error"))
@@ -70,7 +70,7 @@ def test_switching_a_function_off_changes_the_catalog_and_is_audited(portal) -> 
          function_reason="misbehaving today")
     submit(app, "function_submit")
     assert not view(host, "word_frequencies").enabled
-    change = host.store.state_changes(1)[0]
+    change = host.audit(1)[0]
     assert (change.actor, change.target_kind, change.target, change.field) == (
         "portal:admin", "function", "word_frequencies", "enabled")
     assert (change.after, change.reason) == ("false", "misbehaving today")
@@ -81,13 +81,13 @@ def test_switching_a_function_off_changes_the_catalog_and_is_audited(portal) -> 
 
 def test_an_action_without_a_reason_is_refused(portal) -> None:
     host = portal()
-    before = len(host.store.state_changes())
+    before = len(host.audit())
     app = app_as("admin", "admin/plugins.py")
     fill(app, function_name="word_frequencies", function_state="off", function_reason="  ")
     submit(app, "function_submit")
     assert any("reason is required" in text for text in messages(app, "error"))
     assert view(host, "word_frequencies").enabled
-    assert len(host.store.state_changes()) == before
+    assert len(host.audit()) == before
 
 
 def test_switching_a_plugin_off_disables_its_functions(portal) -> None:
@@ -95,10 +95,10 @@ def test_switching_a_plugin_off_disables_its_functions(portal) -> None:
     app = app_as("admin", "admin/plugins.py")
     fill(app, plugin_name="text_tools", plugin_state="off", plugin_reason="upgrade")
     submit(app, "plugin_submit")
-    assert not host.catalog.plugin_enabled("text_tools")
+    assert not host._catalog.plugin_enabled("text_tools")
     assert view(host, "word_frequencies").why_disabled() == "plugin 'text_tools' is switched off"
     assert app.dataframe[0].value.set_index("plugin").loc["text_tools", "status"] == "disabled"
-    assert host.store.state_changes(1)[0].target_kind == "plugin"
+    assert host.audit(1)[0].target_kind == "plugin"
 
 
 def test_cost_override(portal) -> None:
@@ -107,7 +107,7 @@ def test_cost_override(portal) -> None:
     fill(app, cost_function="word_frequencies", cost_value=7, cost_reason="heavier now")
     submit(app, "cost_submit")
     assert view(host, "word_frequencies").cost == 7
-    change = host.store.state_changes(1)[0]
+    change = host.audit(1)[0]
     assert (change.field, change.before, change.after, change.reason) == (
         "cost", "1", "7", "heavier now")
     assert app.dataframe[1].value.set_index("function").loc["word_frequencies", "cost"] == 7
@@ -120,7 +120,7 @@ def test_create_user_with_a_generated_password(portal) -> None:
     app = app_as("admin", "admin/users.py")
     fill(app, new_name="bob", new_role="user")
     submit(app, "create_submit")
-    bob = host.store.get_user("bob")
+    bob = host.user("bob")
     assert bob is not None and bob.role == "user" and bob.balance == 20
     [success] = messages(app, "success")
     generated = success.split("`")[1]
@@ -139,8 +139,8 @@ def test_grant_and_take_back(portal) -> None:
     fill(app, tokens_user="alice", tokens_direction="grant", tokens_amount=5,
          tokens_reason="welcome bonus")
     submit(app, "tokens_submit")
-    assert host.store.balance("alice") == 25
-    entry = host.store.ledger("alice", 1)[0]
+    assert host.balance("alice") == 25
+    entry = host.ledger("alice", 1)[0]
     assert (entry.kind, entry.amount, entry.actor, entry.reason) == (
         "grant", 5, "portal:admin", "welcome bonus")
 
@@ -149,12 +149,12 @@ def test_grant_and_take_back(portal) -> None:
     submit(app, "tokens_submit")
     assert messages(app, "error") == [
         "Cannot take back 100 tokens: alice has 25. Nothing was changed."]
-    assert host.store.balance("alice") == 25
+    assert host.balance("alice") == 25
 
     fill(app, tokens_amount=4)
     submit(app, "tokens_submit")
-    assert host.store.balance("alice") == 21
-    assert host.store.ledger("alice", 1)[0].kind == "adjustment"
+    assert host.balance("alice") == 21
+    assert host.ledger("alice", 1)[0].kind == "adjustment"
     fill(app, ledger_user="alice").run()
     ledger = app.dataframe[-1].value
     assert ledger["amount"].tolist()[:3] == [-4, 5, 20]
@@ -166,15 +166,15 @@ def test_role_change_and_self_signup_switch(portal) -> None:
     app = app_as("admin", "admin/users.py")
     fill(app, role_user="alice", role_value="admin", role_reason="on call this week")
     submit(app, "role_submit")
-    assert host.store.get_user("alice").role == "admin"
-    change = host.store.state_changes(1)[0]
+    assert host.user("alice").role == "admin"
+    change = host.audit(1)[0]
     assert (change.target, change.field, change.after) == ("alice", "role", "admin")
 
     enabled = host.self_signup_enabled()
     fill(app, signup_state="off" if enabled else "on", signup_reason="testing")
     submit(app, "signup_submit")
     assert host.self_signup_enabled() is not enabled
-    assert host.store.state_changes(1)[0].target_kind == "setting"
+    assert host.audit(1)[0].target_kind == "setting"
 
 
 # -- the role is re-checked on the server ------------------------------------------------
@@ -184,11 +184,11 @@ def test_a_demoted_admin_cannot_act_from_an_open_page(portal) -> None:
     host.add_user("carol", role="admin", password="carol-password", actor="test")
     app = app_as("carol", "admin/plugins.py")
     fill(app, cost_function="word_frequencies", cost_value=9, cost_reason="mine now")
-    before = len(host.store.state_changes())
+    before = len(host.audit())
     host.set_role("carol", "user", actor="test", reason="demoted meanwhile")
     app.button(key="cost_submit").click().run()
     assert view(host, "word_frequencies").cost == 1
-    assert len(host.store.state_changes()) == before + 1  # only the demotion
+    assert len(host.audit()) == before + 1  # only the demotion
     assert not messages(app, "success")
 
 
@@ -241,7 +241,7 @@ def test_monitoring_shows_calls_latency_errors_and_tokens(portal) -> None:
     assert host.call("probe_blink", "alice", {"seconds": 0.3}).status == "timeout"
     assert host.call("probe_ok", "alice", {"text": "x"}).ok
 
-    calls = host.store.calls_since(host.store.list_calls(limit=100)[-1].started_at)
+    calls = host.calls_since(host.calls(limit=100)[-1].started_at)
     assert len(calls) == 7
     summary = stats.summary(calls)
     assert (summary.calls, summary.errors, summary.timeouts) == (7, 1, 1)

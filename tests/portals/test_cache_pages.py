@@ -17,7 +17,7 @@ def runs(host) -> int:
 
 
 def entries(host) -> int:
-    return host.store._read("SELECT count(*) FROM result_cache")[0][0]
+    return host._store._read("SELECT count(*) FROM result_cache")[0][0]
 
 
 def test_a_cached_answer_is_marked_on_the_result_page_and_in_the_history(portal) -> None:
@@ -34,12 +34,12 @@ def test_a_cached_answer_is_marked_on_the_result_page_and_in_the_history(portal)
     # No time: the cached result may have been computed for another user (docs/api.md).
     assert message == "Done: cached result, charged as usual: 2 tokens, balance now 16 tokens."
     assert "a: run 1" in texts(app, "markdown")  # the first run's answer, shown again
-    assert runs(host) == 1 and host.store.balance("alice") == 16
+    assert runs(host) == 1 and host.balance("alice") == 16
 
     history = app_as("alice", "user/history.py")
     (listing,) = history.dataframe
     assert list(listing.value["cached"]) == [True, False]
-    cached = next(call for call in host.store.list_calls("alice") if call.cached)
+    cached = next(call for call in host.calls("alice") if call.cached)
     history.selectbox(key="tw_history_open").select(cached.call_id).run()
     assert any("cached result (charged as usual)" in text for text in texts(history, "caption"))
     assert host.verify_books().ok
@@ -78,11 +78,11 @@ def test_an_admin_clears_the_cache_from_the_plugins_page(portal) -> None:
     submit(app, "cache_submit")
     assert "Dropped 1 cached results of cache_count." in messages(app, "success")
     assert entries(host) == 1
-    change = host.store.state_changes(1)[0]
+    change = host.audit(1)[0]
     assert (change.actor, change.target_kind, change.target, change.reason) == (
         "portal:admin", "cache", "cache_count", "stale data")
 
     fill(app, cache_function="all functions", cache_reason="everything")
     submit(app, "cache_submit")
-    assert entries(host) == 0 and host.store.state_changes(1)[0].target == "*"
+    assert entries(host) == 0 and host.audit(1)[0].target == "*"
     assert not host.call("cache_count", "alice", {"text": "a"}).cached

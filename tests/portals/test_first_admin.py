@@ -18,7 +18,7 @@ def test_a_generated_password_is_printed_once_and_works(make_host, capsys, monke
     assert host.authenticate("admin", password).role == "admin"
     runtime.announce_first_admin(host)  # a second start: an admin exists
     assert capsys.readouterr().out == ""
-    assert [u.name for u in host.store.list_users() if u.role == "admin"] == ["admin"]
+    assert [u.name for u in host.users() if u.role == "admin"] == ["admin"]
 
 
 def test_the_password_can_come_from_the_environment(make_host, capsys, monkeypatch):
@@ -32,4 +32,4 @@ def test_the_password_can_come_from_the_environment(make_host, capsys, monkeypat
 def test_a_store_with_an_admin_gets_none(make_host):
     host = make_host(store=":memory:")
     host.add_user("boss", role="admin", password="boss-password", actor="test")
-    assert host.ensure_first_admin() is None and host.store.get_user("admin") is None
+    assert host.ensure_first_admin() is None and host.user("admin") is None

@@ -22,7 +22,7 @@ PROBE_NAMES = ("portal_probe", PROBE, "Probe: every widget", "ProbeInput", "Flav
 @pytest.fixture
 def probe_host(portal):
     host = portal("portal_probe.py", builtin=())
-    assert [record.status for record in host.discovery.plugins] == ["loaded"]
+    assert [record.status for record in host._discovery.plugins] == ["loaded"]
     host.add_user("alice", password="alice-password", actor="test")
     return host
 
@@ -68,8 +68,8 @@ def test_probe_form_validates_at_the_field_without_charge(probe_host) -> None:
     assert "at least 1 item" in (error_after(app, "Words") or "")
     assert "at most 30 characters" in (error_after(app, "Nickname (optional)") or "")
     assert error_after(app, "Count") is None
-    assert probe_host.store.balance("alice") == 20
-    assert probe_host.store.list_calls("alice") == []
+    assert probe_host.balance("alice") == 20
+    assert probe_host.calls("alice") == []
 
 
 def test_probe_runs_is_charged_and_every_block_kind_renders(probe_host) -> None:
@@ -80,8 +80,8 @@ def test_probe_runs_is_charged_and_every_block_kind_renders(probe_host) -> None:
     widget(app, "number_input", "Ratio").set_value(0.25)
     run_button(app).click().run()
     assert not app.exception
-    assert probe_host.store.balance("alice") == 20 - 4
-    (call,) = probe_host.store.list_calls("alice")
+    assert probe_host.balance("alice") == 20 - 4
+    (call,) = probe_host.calls("alice")
     assert call.status == "succeeded" and call.charged == 4
     assert '"flavour":"mango"' in call.input_json and '"ratio":0.25' in call.input_json
     assert '"colours":["green","blue"]' in call.input_json

@@ -28,7 +28,7 @@ def test_a_live_session_runs_and_is_charged(portal) -> None:  # the control
     host.add_user("alice", password="alice-password", actor="test")
     app = ready_to_run(host)
     run_button(app).click().run()
-    assert host.store.balance("alice") == 19 and len(host.store.list_calls("alice")) == 1
+    assert host.balance("alice") == 19 and len(host.calls("alice")) == 1
 
 
 def test_a_tab_whose_session_ended_runs_nothing(portal) -> None:
@@ -40,7 +40,7 @@ def test_a_tab_whose_session_ended_runs_nothing(portal) -> None:
     run_button(app).click().run()
     assert not app.exception
     assert signed_out_page(app)
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
     assert host.verify_books().ok
 
 
@@ -50,7 +50,7 @@ def test_a_password_change_stops_open_tabs(portal) -> None:
     app = ready_to_run(host)
     host.set_password("alice", "a-new-password", actor="cli:root", reason="changed")
     run_button(app).click().run()
-    assert signed_out_page(app) and host.store.list_calls("alice") == []
+    assert signed_out_page(app) and host.calls("alice") == []
 
 
 def test_the_sidebar_signs_out_with_a_post_form_and_the_sessions_token(portal) -> None:
@@ -73,12 +73,12 @@ def test_an_admin_signs_a_user_out_everywhere_from_the_users_page(portal) -> Non
     admin.text_input(key="sessions_reason").input("phone stolen")
     admin.button(key="sessions_submit").click().run()
     assert "Ended 1 portal session of alice." in texts(admin, "success")
-    assert host.store.live_session_count("alice", utcnow()) == 0
-    change = host.store.state_changes(1)[0]
+    assert host._store.live_session_count("alice", utcnow()) == 0
+    change = host.audit(1)[0]
     assert (change.actor, change.target, change.field, change.reason) == (
         "portal:admin", "alice", "sessions", "phone stolen")
     run_button(alice).click().run()
-    assert signed_out_page(alice) and host.store.list_calls("alice") == []
+    assert signed_out_page(alice) and host.calls("alice") == []
     admin.run()
     assert not signed_out_page(admin)  # the admin's own session is untouched
 
@@ -91,4 +91,4 @@ def test_signing_out_everywhere_needs_a_reason(portal) -> None:
     admin.selectbox(key="sessions_user").select("alice")
     admin.button(key="sessions_submit").click().run()
     assert any("A reason is required" in text for text in texts(admin, "error"))
-    assert host.store.live_session_count("alice", utcnow()) == 1
+    assert host._store.live_session_count("alice", utcnow()) == 1

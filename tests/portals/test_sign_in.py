@@ -19,9 +19,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tokenworks import host as host_module
 from tokenworks.api.app import mount
 from tokenworks.api.settings import ApiSettings
+from tokenworks.host import host as host_module
+from tokenworks.host.portal_sessions import token_hash as session_token_hash
 from tokenworks.portals import routes, runtime, sessions, throttle
 from tokenworks.portals.gate import SignInGate
 from tokenworks.secret_key import rotate
@@ -143,11 +144,11 @@ def test_the_store_keeps_a_hash_of_the_token_and_no_key(portal, client) -> None:
     sign_in(client, "admin", "admin-password")
     cookie = client.cookies[sessions.COOKIE]
     token = cookie.rsplit(".", 1)[0]  # itsdangerous: token.signature
-    rows = host.store._peek("SELECT token_hash, user_name FROM portal_sessions")
+    rows = host._store._peek("SELECT token_hash, user_name FROM portal_sessions")
     assert rows and all(row[0] != token and token not in row[0] for row in rows)
-    assert host.store.get_setting("portal.session_key") is None
+    assert host._store.get_setting("portal.session_key") is None
     key = host.secret.current().decode()
-    dumped = host.store._peek("SELECT string_agg(value, ' ') FROM settings")[0][0] or ""
+    dumped = host._store._peek("SELECT string_agg(value, ' ') FROM settings")[0][0] or ""
     assert key not in dumped
 
 
@@ -187,14 +188,14 @@ def test_a_session_is_touched_at_most_once_a_minute(portal) -> None:
     host = portal()
     start = utcnow()
     cookie = sessions.issue(host, "admin", now=start)
-    token_hash = sessions._token_hash(sessions._token(host, cookie))
-    writes = host.store.write_stats.requests
+    token_hash = session_token_hash(sessions._token(host, cookie))
+    writes = host._store.write_stats.requests
     for seconds in range(0, 60, 5):
         assert sessions.verify(host, cookie, now=start + timedelta(seconds=seconds))
-    assert host.store.write_stats.requests == writes  # reads only
+    assert host._store.write_stats.requests == writes  # reads only
     sessions.verify(host, cookie, now=start + timedelta(seconds=61))
-    assert host.store.write_stats.requests == writes + 1
-    assert host.store.get_portal_session(token_hash).last_seen_at == \
+    assert host._store.write_stats.requests == writes + 1
+    assert host._store.get_portal_session(token_hash).last_seen_at == \
         start + timedelta(seconds=61)
 
 
@@ -271,10 +272,10 @@ def test_a_password_change_ends_every_session_of_the_user(portal, client) -> Non
 def test_an_admin_signs_a_user_out_everywhere_and_it_is_audited(portal, client) -> None:
     host = portal()
     sign_in(client, "admin", "admin-password")
-    assert host.store.live_session_count("admin", utcnow()) == 1
+    assert host._store.live_session_count("admin", utcnow()) == 1
     assert host.end_sessions("admin", actor="portal:admin", reason="lost laptop") == 1
     assert not page_opens(client)
-    change = host.store.state_changes(1)[0]
+    change = host.audit(1)[0]
     assert (change.actor, change.target, change.field, change.before, change.after,
             change.reason) == ("portal:admin", "admin", "sessions", "1 live", "ended",
                                "lost laptop")
@@ -320,7 +321,7 @@ def test_concurrent_guesses_are_counted_before_the_password_is_checked(portal, c
             follow_redirects=False).status_code, range(30)))
     assert sorted(codes) == [401] * throttle.ACCOUNT_LIMIT + [429] * (30 - throttle.ACCOUNT_LIMIT)
     assert len(checked) == throttle.ACCOUNT_LIMIT  # scrypt ran for the counted ones only
-    assert host.store.get_user("admin") is not None
+    assert host.user("admin") is not None
 
 
 def test_a_browser_that_signed_in_before_is_not_locked_out(portal, client) -> None:
@@ -398,10 +399,10 @@ def test_the_throttle_window_ends(portal) -> None:
     host = portal()
     rule = throttle.ThrottleRule("ip:192.0.2.5", 2, 60)
     now = utcnow()
-    assert host.store.throttle_take([rule], now) == 0
-    assert host.store.throttle_take([rule], now) == 0
-    assert 59 <= host.store.throttle_take([rule], now + timedelta(seconds=1)) <= 59.1
-    assert host.store.throttle_take([rule], now + timedelta(seconds=61)) == 0
+    assert host._store.throttle_take([rule], now) == 0
+    assert host._store.throttle_take([rule], now) == 0
+    assert 59 <= host._store.throttle_take([rule], now + timedelta(seconds=1)) <= 59.1
+    assert host._store.throttle_take([rule], now + timedelta(seconds=61)) == 0
 
 
 # -- signing up ---------------------------------------------------------------------------
@@ -414,7 +415,7 @@ def test_sign_up_gives_the_starting_grant_and_signs_in(portal, client) -> None:
     response = client.post("/signup", data={"name": "newbie", "password": "newbie-pass"},
                            follow_redirects=False)
     assert response.status_code == 303 and sessions.COOKIE in client.cookies
-    user = host.store.get_user("newbie")
+    user = host.user("newbie")
     assert user is not None and user.role == "user" and user.balance == 20
     assert page_opens(client)
 
@@ -427,8 +428,8 @@ def test_a_starting_grant_of_zero_works_and_says_so(portal, client) -> None:
     response = client.post("/signup", data={"name": "newbie", "password": "newbie-pass"},
                            follow_redirects=False)
     assert response.status_code == 303 and page_opens(client)
-    assert host.store.get_user("newbie").balance == 0
-    assert host.store.ledger("newbie") == []
+    assert host.user("newbie").balance == 0
+    assert host.ledger("newbie") == []
     assert host.verify_books().ok
 
 
@@ -439,7 +440,7 @@ def test_sign_ups_are_throttled_per_address(portal, client) -> None:
              for name, password in (("one", "short"), ("two", "long-enough"),
                                     ("three", "long-enough"))]
     assert codes == [400, 303, 429]  # a failed attempt counts too
-    assert host.store.get_user("three") is None
+    assert host.user("three") is None
     with other_client() as elsewhere:
         assert elsewhere.post("/signup", data={"name": "four", "password": "long-enough"},
                               follow_redirects=False).status_code == 303
@@ -452,7 +453,7 @@ def test_sign_up_errors_are_shown_and_nothing_is_created(portal, client) -> None
     assert short.status_code == 400 and "at least 8 characters" in short.text
     taken = client.post("/signup", data={"name": "admin", "password": "long-enough"})
     assert taken.status_code == 400 and "exists already" in taken.text
-    assert host.store.get_user("shorty") is None
+    assert host.user("shorty") is None
 
 
 def test_an_admin_can_switch_sign_up_off(portal, client) -> None:
@@ -460,7 +461,7 @@ def test_an_admin_can_switch_sign_up_off(portal, client) -> None:
     host.set_self_signup(False, actor="portal:admin", reason="invite only")
     assert "Create an account" not in client.get("/signin").text
     refused = client.post("/signup", data={"name": "late", "password": "long-enough"})
-    assert refused.status_code == 403 and host.store.get_user("late") is None
+    assert refused.status_code == 403 and host.user("late") is None
 
 
 # -- health ---------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_a_full_disk_says_storage_unavailable_charges_nothing_and_degrades_healt
     assert not app.exception
     (error,) = texts(app, "error")
     assert error.startswith("Storage unavailable, nothing was charged")
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
 
     degraded = client.get("/health")
     assert degraded.status_code == 503
@@ -69,7 +69,7 @@ def test_monitoring_lists_quarantined_journals_with_when_and_why(portal, tmp_pat
     host.close()  # as if it had crashed with this journal left behind
     write_journal(store_path, journaled("c1"), journaled("c2", cost=-1000, charged=-1000))
     host = portal()  # a restart on the same store replays it
-    [kept] = host.store.quarantined_journals()
+    [kept] = host.quarantined_journals()
 
     app = app_as("admin", "admin/monitoring.py")
     assert not app.exception
@@ -79,4 +79,4 @@ def test_monitoring_lists_quarantined_journals_with_when_and_why(portal, tmp_pat
     assert table["file"].tolist() == [kept.path]
     assert table["why"].tolist() == ["line 2: cost -1000 is negative"]
     assert table["quarantined (UTC)"].tolist() == [f"{kept.quarantined_at:%Y-%m-%d %H:%M:%S}"]
-    assert [c.call_id for c in host.store.list_calls("ann")] == ["c1"]
+    assert [c.call_id for c in host.calls("ann")] == ["c1"]

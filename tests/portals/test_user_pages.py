@@ -61,7 +61,7 @@ def test_disabled_function_is_absent_and_cannot_be_opened(portal) -> None:
     app = open_function("alice", "greet")
     assert not [b for b in app.button if b.label.startswith("Run")]
     assert any("greet is switched off" in text for text in texts(app, "warning"))
-    assert host.store.balance("alice") == 20
+    assert host.balance("alice") == 20
 
 
 def test_catalog_card_opens_the_function_page(portal) -> None:
@@ -92,13 +92,13 @@ def test_form_example_run_charges_and_renders(portal) -> None:
     assert widget(app, "text_area", "Text").value.startswith("Data engineer, senior data")
     run_button(app).click().run()
     assert not app.exception
-    assert host.store.balance("alice") == 19
+    assert host.balance("alice") == 19
     assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
     assert [m.label for m in app.metric if m.label != "Balance"] == ["Words", "Counted",
                                                                     "Distinct"]
     assert len(app.dataframe) == 1 and app.get("vega_lite_chart")
     assert app.get("download_button")
-    assert [call.status for call in host.store.list_calls("alice")] == ["succeeded"]
+    assert [call.status for call in host.calls("alice")] == ["succeeded"]
 
 
 def test_a_repeated_submission_is_charged_once(portal) -> None:
@@ -108,13 +108,13 @@ def test_a_repeated_submission_is_charged_once(portal) -> None:
     widget(app, "text_area", "Text").input("one two three four")
     run_button(app).click().run()
     run_button(app).click().run()  # a double-click: the same form submitted again
-    assert host.store.balance("alice") == 19
-    assert len(host.store.list_calls("alice")) == 1
+    assert host.balance("alice") == 19
+    assert len(host.calls("alice")) == 1
     assert "not again" in texts(app, "success")[0]
     app.run()  # any rerun ends the submission: the next click is a new call
     run_button(app).click().run()
-    assert host.store.balance("alice") == 18
-    assert len(host.store.list_calls("alice")) == 2
+    assert host.balance("alice") == 18
+    assert len(host.calls("alice")) == 2
 
 
 def test_a_run_looks_the_function_up_once_and_takes_the_balance_from_the_outcome(
@@ -152,8 +152,8 @@ def test_insufficient_tokens_refused_nothing_charged(portal) -> None:
     assert any("below this function's cost" in text for text in texts(app, "warning"))
     (error,) = texts(app, "error")
     assert "Not enough tokens" in error and "Nothing was charged" in error
-    assert host.store.balance("alice") == 1
-    assert host.store.list_calls("alice") == []
+    assert host.balance("alice") == 1
+    assert host.calls("alice") == []
 
 
 def test_validation_error_shown_at_the_field(portal) -> None:
@@ -168,7 +168,7 @@ def test_validation_error_shown_at_the_field(portal) -> None:
     widget(app, "text_input", "Name").input("x" * 41)
     run_button(app).click().run()
     assert "at most 40 characters" in (error_after(app, "Name") or "")
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
 
 
 def test_unreadable_json_and_the_hosts_problems_show_at_their_fields(portal) -> None:
@@ -188,13 +188,13 @@ def test_unreadable_json_and_the_hosts_problems_show_at_their_fields(portal) -> 
     assert "k: Input should be a valid integer" in (error_after(app, "Extra") or "")
     assert "at least 1 character" in (error_after(app, "Title") or "")
     assert error_after(app, "Words") is None
-    assert host.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
     widget(app, "text_area", "Extra").input('{"k": 3}')
     widget(app, "text_input", "Title").input("T")
     widget(app, "selectbox", "Maybe (optional)").select(False)
     run_button(app).click().run()
     assert texts(app, "success") == ["Done: charged 1 tokens, balance now 19 tokens."]
-    (call,) = host.store.list_calls("alice")
+    (call,) = host.calls("alice")
     assert '"maybe":false' in call.input_json and '"extra":{"k":3}' in call.input_json
 
 
@@ -211,7 +211,7 @@ def test_failures_and_timeouts_say_no_tokens_were_taken(portal) -> None:
     run_button(app).click().run()
     (error,) = texts(app, "error")
     assert "timed out" in error and "No tokens were taken" in error
-    assert host.store.balance("alice") == 20
+    assert host.balance("alice") == 20
 
 
 def test_switched_off_at_click_time_is_refused(portal) -> None:
@@ -231,7 +231,7 @@ def test_switched_off_at_click_time_is_refused(portal) -> None:
     # Said from the type, not the wording: a reason without it still gets it, once.
     refused = running.refusal_message(FunctionDisabledError("greet is switched off"))
     assert refused.message.count("othing was charged") == 1
-    assert host.store.balance("alice") == 20 and host.store.list_calls("alice") == []
+    assert host.balance("alice") == 20 and host.calls("alice") == []
 
 
 # -- history, tokens, about ---------------------------------------------------------------
@@ -247,7 +247,7 @@ def test_history_reopens_a_result_and_runs_it_again(portal) -> None:
     (listing,) = app.dataframe
     assert list(listing.value["status"]) == ["succeeded"]
     assert list(listing.value["charged"]) == [1]
-    (call,) = host.store.list_calls("alice")
+    (call,) = host.calls("alice")
     app.selectbox(key="tw_history_open").select(call.call_id).run()
     assert any("charged 1 tokens" in text for text in texts(app, "caption"))
     assert app.get("vega_lite_chart") and len(app.dataframe) == 2  # listing + the result
@@ -279,7 +279,7 @@ def test_about_shows_plugin_attribution(portal) -> None:
     signed_up(host, "alice")
     app = app_as("alice", "user/about.py")
     assert not app.exception
-    credited = {r.name for r in host.discovery.plugins if r.attribution}
+    credited = {r.name for r in host._discovery.plugins if r.attribution}
     assert credited == {"job_titles"}
     assert any("Job-title data" in text for text in texts(app, "markdown"))
     assert any("Plugin job_titles" in text for text in texts(app, "caption"))

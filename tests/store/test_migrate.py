@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import plugin_folder, write_registry
 
-from tokenworks.api.keys import create_key
 from tokenworks.cli import cli
 from tokenworks.config import load_registry
 from tokenworks.host import Host
@@ -47,9 +46,9 @@ def duckdb_store(registry: Path) -> Path:
         host.set_cost("probe_ok", 4, actor="admin:root", reason="dearer")
         host.set_plugin_enabled("meter_probe", False, actor="admin:root", reason="pause")
         host.set_self_signup(False, actor="admin:root", reason="closed")
-        create_key(host, "ann", "laptop", actor="ann")
-        revoked, _ = create_key(host, "bo", "old", actor="bo")
-        host.store.revoke_api_key(revoked.key_id, "admin:root", "lost")
+        host.create_api_key("ann", "laptop", actor="ann")
+        revoked, _ = host.create_api_key("bo", "old", actor="bo")
+        host._store.revoke_api_key(revoked.key_id, "admin:root", "lost")
     return registry.parent / "store.duckdb"
 
 
@@ -76,7 +75,7 @@ def snapshot(store) -> dict:
 
 def test_migrate_copies_everything_and_verifies_both_books(registry, duckdb_store, pg_engine):
     with Host(load_registry(registry), sweep=False) as host:
-        before = snapshot(host.store)
+        before = snapshot(host._store)
 
     result = migrate(registry, pg_engine.location, expect=0)
 

@@ -126,7 +126,7 @@ def test_host_start_up_on_a_shared_store_releases_only_overdue_calls(pg_engine, 
     try:
         assert other.get_call("live").status == "running"  # another replica's live call
         assert other.get_call("stale").status == "abandoned"
-        assert host.store.balance("ann") == 7
+        assert host.balance("ann") == 7
     finally:
         host.close()
         other.close()
@@ -172,7 +172,7 @@ def test_two_hosts_metering_one_account_with_retries_across_them_charge_once(
                               '[plugins]\nentry_points = false\n')
     hosts = [Host(load_registry(registry), sweep=False) for _ in range(2)]
     try:
-        hosts[0].store.create_user("ann", "user", "x", 10_000, actor="t")
+        hosts[0]._store.create_user("ann", "user", "x", 10_000, actor="t")
         outcomes = []
 
         def work(thread: int) -> None:
@@ -194,10 +194,10 @@ def test_two_hosts_metering_one_account_with_retries_across_them_charge_once(
         assert all(len(seen) == 1 for seen in by_id.values())  # one outcome per call id
         assert sum(o.replayed for o in outcomes) == len(outcomes) - len(by_id)
         succeeded = {o.call_id for o in outcomes if o.status == "succeeded"}
-        assert hosts[1].store.balance("ann") == 10_000 - 2 * len(succeeded)  # probe_maybe: 2
+        assert hosts[1].balance("ann") == 10_000 - 2 * len(succeeded)  # probe_maybe: 2
         report = hosts[1].verify_books()
         assert report.ok and report.open_holds == 0, report.problems[:5]
-        assert len(hosts[0].store.list_calls("ann", limit=10_000)) == len(by_id)
+        assert len(hosts[0].calls("ann", limit=10_000)) == len(by_id)
     finally:
         for host in hosts:
             host.close()

@@ -19,7 +19,6 @@ import pytest
 from conftest import write_registry
 from serving import ADMIN_PASSWORD, Server, start_server
 
-from tokenworks.api.keys import create_key
 from tokenworks.config import load_registry
 from tokenworks.host import Host
 from tokenworks.portals import throttle
@@ -69,8 +68,8 @@ def test_two_replicas_share_switches_and_keep_the_books(pg_engine, tmp_path: Pat
     with Host(load_registry(setup), sweep=False) as host:
         host.add_user("root", role="admin", password="root-password-1", actor="test")
         host.add_user("erin", password="erin-password-1", actor="test")
-        _, admin_key = create_key(host, "root", "replicas", actor="test")
-        _, key = create_key(host, "erin", "replicas", actor="test")
+        _, admin_key = host.create_api_key("root", "replicas", actor="test")
+        _, key = host.create_api_key("erin", "replicas", actor="test")
 
     replicas = [start_server(tmp_path / name, builtin='"text_tools"', grant=GRANT, store=url,
                              extra_env=FAST_API) for name in ("a", "b")]
@@ -128,8 +127,8 @@ def test_two_replicas_share_switches_and_keep_the_books(pg_engine, tmp_path: Pat
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "the books balance" in verify.stdout
     with Host(load_registry(setup), sweep=False) as host:
-        assert host.store.balance("erin") == GRANT - COST * CALLS
-        calls = host.store.list_calls("erin", limit=10_000)
+        assert host.balance("erin") == GRANT - COST * CALLS
+        calls = host.calls("erin", limit=10_000)
         assert len(calls) == CALLS and all(c.status == "succeeded" for c in calls)
 
 
