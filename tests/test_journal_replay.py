@@ -47,7 +47,7 @@ def live_segments(folder: Path) -> list[Path]:
 
 
 def new_store(path: Path) -> None:
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     store.create_user("ann", "user", "x", 100, actor="test")
     store.close()
 
@@ -81,7 +81,7 @@ def test_bad_entries_are_kept_in_a_quarantined_journal_and_good_ones_written_onc
     write_journal(path, good[0], *(entry for entry, _ in BAD.values()), *good[1:])
 
     with caplog.at_level(logging.WARNING, logger="tokenworks.store"):
-        store = DuckDBStore(path, holds="memory")  # opens, whatever the journal says
+        store = DuckDBStore(path)  # opens, whatever the journal says
     try:
         calls = {c.call_id: c for c in store.list_calls("ann")}
         assert sorted(calls) == ["c-failed", "c-good", "c-newer"]
@@ -106,7 +106,7 @@ def test_bad_entries_are_kept_in_a_quarantined_journal_and_good_ones_written_onc
     assert live_segments(tmp_path) == []
 
     # The next start replays nothing again: the quarantined file is only kept.
-    again = DuckDBStore(path, holds="memory")
+    again = DuckDBStore(path)
     try:
         assert len(again.list_calls("ann")) == 3 and again.balance("ann") == 94
         assert [q.path for q in again.quarantined_journals()] == [kept.path]
@@ -124,7 +124,7 @@ def test_a_damaged_line_quarantines_its_segment_after_its_good_calls_are_written
     lines[1] = lines[1].replace(b'"c2"', b'"cX"')  # the checksum no longer matches
     segment.write_bytes(b"\n".join(lines))
 
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         assert sorted(c.call_id for c in store.list_calls("ann")) == ["c1", "c3"]
         [kept] = store.quarantined_journals()
@@ -139,7 +139,7 @@ def test_a_call_journaled_twice_differently_is_written_once_and_the_other_kept(t
     new_store(path)
     first = journaled("c1")
     write_journal(path, first, first, journaled("c1", status="failed"))  # a repeat is harmless
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         assert [(c.call_id, c.status) for c in store.list_calls("ann")] == [("c1", "succeeded")]
         assert store.balance("ann") == 97
@@ -151,7 +151,7 @@ def test_a_call_journaled_twice_differently_is_written_once_and_the_other_kept(t
 
 def test_the_cli_starts_on_a_journal_with_a_bad_entry_and_verify_names_the_quarantine(
         tmp_path):
-    registry = write_registry(tmp_path, '[store]\npath = "store.duckdb"\nholds = "memory"\n'
+    registry = write_registry(tmp_path, '[store]\npath = "store.duckdb"\n'
                                         "[plugins]\nentry_points = false\n")
     path = tmp_path / "store.duckdb"
     new_store(path)
@@ -177,7 +177,7 @@ def test_an_unreadable_journal_is_quarantined_and_the_store_opens(tmp_path):
     path = tmp_path / "store.duckdb"
     new_store(path)
     (tmp_path / "store.duckdb.calls-journal.00000001").mkdir()  # read_bytes: EISDIR, for real
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         [kept] = store.quarantined_journals()
         assert kept.reasons == ("the file cannot be read: [Errno 21] Is a directory",)

@@ -160,14 +160,11 @@ def check_books(host: Host, model: Model) -> None:
     assert report.open_holds == 0
 
 
-@pytest.mark.parametrize("holds", ["memory", "durable"])
 @settings(max_examples=25, deadline=None)
 @given(operations)
-def test_random_operation_sequences_keep_the_books(setup, holds, sequence):
+def test_random_operation_sequences_keep_the_books(setup, sequence):
     config, discovery = setup
-    config = config.model_copy(update={"store": config.store.model_copy(update={"holds": holds})})
     host = Host(config, sweep=False, discovery=discovery)
-    assert host.store.holds == holds
     try:
         for user in USERS:
             host.store.create_user(user, "user", "x", STARTING_GRANT, actor="test")
