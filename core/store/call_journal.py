@@ -1,14 +1,10 @@
 """The call journal: a finished call is made durable here before its caller hears the outcome.
 
-Why it exists: writing a whole call to DuckDB (its call row, two ledger rows, the balance,
-and the commit) costs 6-9 ms of CPU on these machines, almost all of it DuckDB's fixed
-cost per statement (docs/benchmarks.md), so a call that waited for that commit could not
-return in 3 ms. A call that returned before any commit would be lost to a crash: charged
-nowhere, missing from its user's history. So the store appends each finished call to this
-file as one line, syncs it (one ``fdatasync``, shared by the calls that arrive meanwhile:
-group commit), returns, and writes the calls to the tables behind the caller's back
-(write_behind.py). On the next start the store writes every journaled call the tables do
-not have yet (journal_replay.py), and only then deletes the journal.
+The DuckDB store appends each finished call here as one line and syncs it (one
+``fdatasync``, shared by the calls that arrive meanwhile) before answering, then its writer
+thread writes the call to the tables; after a crash the next start writes every journaled
+call the tables lack (journal_replay.py), and only then deletes the journal. Why a journal
+rather than a commit per call: docs/duckdb.md.
 
 The file is a sequence of segments, ``<store>.calls-journal.<n>``, each a list of lines
 ``<crc32 hex> <json>``. A segment is deleted once every call in it is committed to the
