@@ -290,6 +290,13 @@ class Store(abc.ABC):
     def ledger(self, user: str | None = None, limit: int = 100) -> list[LedgerEntry]:
         """Newest first."""
 
+    @abc.abstractmethod
+    def ledger_of_kinds(
+        self, kinds: tuple[LedgerKind, ...], since: datetime | None = None, limit: int = 1000,
+    ) -> list[LedgerEntry]:
+        """Ledger entries of the given kinds (e.g. grants and adjustments, the admin's
+        side of the ledger), at or after ``since``, newest first."""
+
     # -- calls ------------------------------------------------------------------------
     @abc.abstractmethod
     def begin_call(self, call: NewCall, fresh: bool = False) -> CallRecord | None:
@@ -410,13 +417,6 @@ class Store(abc.ABC):
     def quarantined_journals(self) -> list[QuarantinedJournal]:
         """Journal files set aside at start-up (an engine without a journal has none)."""
         return []
-
-    @abc.abstractmethod
-    def ledger_of_kinds(
-        self, kinds: tuple[LedgerKind, ...], since: datetime | None = None, limit: int = 1000,
-    ) -> list[LedgerEntry]:
-        """Ledger entries of the given kinds (e.g. grants and adjustments, the admin's
-        side of the ledger), at or after ``since``, newest first."""
 
     # -- REST API keys and metrics ------------------------------------------------------
     @abc.abstractmethod

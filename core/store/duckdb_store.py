@@ -76,7 +76,13 @@ class DuckDBStore(SqlStore):
         self._conn.execute("SET threads = 1")
         self._book = ReservationBook(self._read_balance)
         self._writer = Writer(self._conn, self._apply, self._committed, self._retryable)
-        self._write(lambda tx: schema.apply_migrations(tx.all, self.engine))
+        try:
+            self._write(lambda tx: schema.apply_migrations(tx.all, self.engine))
+        except BaseException:
+            self._writer.close()
+            self._conn.close()
+            self._release_private()
+            raise
         # One process writes the file, so the state version is known without reads.
         self._version = self._read("SELECT version FROM state_version WHERE id = 1")[0][0]
         # Result cache entries not in the table yet, and a superset of the keys it holds,

@@ -97,6 +97,8 @@ class Writer:
     def close(self) -> None:
         """Write what is queued, then stop the thread (again: nothing)."""
         with self._changed:
+            if self._closing and not self._thread.is_alive():
+                return
             self._closing = True
             self._changed.notify_all()
         self._thread.join()
