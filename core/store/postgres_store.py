@@ -1,25 +1,13 @@
 """The store on PostgreSQL: several `tokenworks serve` replicas (writer processes) on one
 database, through psycopg 3 and a connection pool.
 
-What differs from DuckDB (duckdb_store.py), and why (the SQL they share is sql_store.py's):
-- Holds are durable: begin_call writes the call row, the debit and the
-  hold ledger row in one transaction, so every replica sees what is reserved and a crash
-  leaves the hold for the sweep. An in-memory book would let two replicas spend the same
-  tokens.
-- No process-wide writer: PostgreSQL's row locks serialize what must be serialized. Every
-  balance change is a conditional UPDATE (``balance + amount >= 0``, re-checked by
-  PostgreSQL on the newest row version when it waited for a lock) whose RETURNING gives the
-  ledger row's balance_after; the account row stays locked until commit, and the ledger id
-  is drawn after the lock, so ids follow each account's changes.
-- A settlement is a conditional UPDATE of the call row (``status = 'running'``): of a worker
-  and a sweep (of any replica) settling one call, exactly one wins.
-- The state version is read from the database, trusted for ``version_ttl`` seconds, so other
-  replicas' toggles and costs reach this one's catalog within that time (plus one catalog
-  refresh) at the cost of at most a few reads a second, whatever the call rate. This
-  process's own changes are seen at once. No listener thread: nothing to re-arm after a
-  reconnect.
-- Lock order, to stay free of deadlocks: the call row, then the account row, then the
-  state version row, always in that order.
+The SQL both engines share is sql_store.py's; this module adds PostgreSQL's own: durable
+holds (a call's start and its settlement are one statement each, so every replica sees what
+is reserved and exactly one of a worker and any sweep settles a call), connections that
+fail over, and a state version read from the database and trusted for ``version_ttl``
+seconds, so other replicas' changes reach this one within that time. Lock order, to stay
+free of deadlocks: the call row, then the account row, then the state version row.
+docs/postgres.md says more.
 """
 
 from __future__ import annotations
