@@ -18,7 +18,7 @@ from typing import Any
 from conftest import write_registry
 from test_crash import tokenworks_cli
 
-from tokenworks.store import DuckDBStore, utcnow
+from tokenworks.store import DuckDBStore, duckdb_store, utcnow
 from tokenworks.store.call_journal import CallJournal
 
 MISSING = object()
@@ -185,3 +185,65 @@ def test_an_unreadable_journal_is_quarantined_and_the_store_opens(tmp_path):
         assert store.balance("ann") == 100
     finally:
         store.close()
+
+
+# -- calls the tables refuse at replay --------------------------------------------------
+# A write of the tables that fails for one call only cannot be provoked for real, so the
+# batch writer is wrapped to raise OSError whenever a given call is among the calls it writes.
+
+
+def refusing(monkeypatch, *call_ids: str) -> None:
+    real = duckdb_store.write_finished
+
+    def write_finished(cursor, calls, before):
+        if any(done.call.call_id in call_ids for done in calls):
+            raise OSError("I/O error")
+        return real(cursor, calls, before)
+
+    monkeypatch.setattr(duckdb_store, "write_finished", write_finished)
+
+
+def test_a_call_the_tables_refuse_is_quarantined_and_the_others_are_written(
+        tmp_path, monkeypatch):
+    path = tmp_path / "store.duckdb"
+    new_store(path)
+    write_journal(path, journaled("c1"), journaled("c2"), journaled("c3", status="failed"))
+    refusing(monkeypatch, "c2")
+
+    store = DuckDBStore(path)
+    try:
+        assert sorted(c.call_id for c in store.list_calls("ann")) == ["c1", "c3"]
+        assert store.balance("ann") == 97
+        [kept] = store.quarantined_journals()
+        assert kept.reasons == ("line 2: not written: OSError: I/O error",)
+        assert store.storage_problem() is None
+        assert store.verify_books().ok
+    finally:
+        store.close()
+
+
+def test_a_journal_the_tables_refuse_whole_is_kept_for_the_next_start(tmp_path, monkeypatch):
+    path = tmp_path / "store.duckdb"
+    new_store(path)
+    write_journal(path, journaled("c1"), journaled("c2"))
+    refusing(monkeypatch, "c1", "c2")
+
+    store = DuckDBStore(path)  # opens anyway, and says why the calls are not there
+    try:
+        assert store.list_calls("ann") == []
+        assert "calls journaled before the last start are not in the store's tables yet" in (
+            store.storage_problem() or "")
+        assert store.quarantined_journals() == []
+        assert live_segments(tmp_path)  # kept as it is
+    finally:
+        store.close()
+    monkeypatch.undo()
+
+    again = DuckDBStore(path)
+    try:
+        assert sorted(c.call_id for c in again.list_calls("ann")) == ["c1", "c2"]
+        assert again.balance("ann") == 94
+        assert again.storage_problem() is None and live_segments(tmp_path) == []
+        assert again.verify_books().ok
+    finally:
+        again.close()

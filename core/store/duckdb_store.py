@@ -298,13 +298,21 @@ class DuckDBStore(SqlStore):
 
         try:
             replay(self._journal, self._book, stored=stored, users=users,
-                   write=lambda calls: self._write(lambda tx: self._write_finished(tx, calls)))
+                   write=self._write_each)
         except Exception as error:
             # Left in place: the next start replays them again (what is written is skipped).
             log.exception("call journal: the calls of an earlier process could not be "
                           "replayed; their journal is kept for the next start")
             self._replay_problem = (f"calls journaled before the last start are not in the "
                                     f"store's tables yet ({type(error).__name__}; see the log)")
+
+    def _write_each(self, calls: list[FinishedCall]) -> list[BaseException | None]:
+        """Write finished calls (the writer batches them); each one's error, or None."""
+        errors: list[BaseException | None] = [None] * len(calls)
+        for index, done in enumerate(calls):
+            self._writer.submit(done, lambda _, error, i=index: errors.__setitem__(i, error))
+        self._writer.wait()
+        return errors
 
     def get_call(self, call_id: str) -> CallRecord | None:
         reservation = self._book.running(call_id)

@@ -87,12 +87,12 @@ def call_of(entry: dict[str, Any]) -> NewCall:
 def replay(
     journal: CallJournal, book: ReservationBook, *,
     stored: Callable[[list[str]], set[str]], users: Callable[[set[str]], set[str]],
-    write: Callable[[list[FinishedCall]], None],
+    write: Callable[[list[FinishedCall]], list[BaseException | None]],
 ) -> None:
     """Write the leftover segments' good calls the tables lack, then delete each segment,
     or quarantine it if anything in it was wrong. ``stored`` answers which call ids the
-    tables have, ``users`` which user names exist; ``write`` writes calls in one
-    transaction (raising if it cannot)."""
+    tables have, ``users`` which user names exist; ``write`` writes calls and answers
+    each one's error (None: written)."""
     leftovers = journal.leftovers()
     if not leftovers:
         return
@@ -155,41 +155,26 @@ def _record(entry: dict[str, Any], book: ReservationBook) -> FinishedCall:
         reservation, _ = book.reserve_call(call)
     else:  # it captures nothing: its tokens were freed when it ended
         reservation = Reservation(call.user, call.cost, call, call.started_at, freed=True)
-    return FinishedCall(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
-                  entry["error"], entry["actor"], cached=entry["cached"],
-                  finished_at=datetime.fromisoformat(entry["finished_at"]))
+    return FinishedCall(reservation, entry["status"], entry["latency_ms"],
+                        entry["result_json"], entry["error"], entry["actor"],
+                        cached=entry["cached"],
+                        finished_at=datetime.fromisoformat(entry["finished_at"]))
 
 
 def _write_all(
     todo: list[tuple[Leftover, int, FinishedCall]], book: ReservationBook,
-    write: Callable[[list[FinishedCall]], None],
+    write: Callable[[list[FinishedCall]], list[BaseException | None]],
 ) -> list[tuple[Leftover, int, str]]:
-    """All in one transaction, or one by one if that fails; returns those not written.
-    If none can be written, the fault is the store's, not theirs: that is raised, and the
-    journal stays as it is for the next start."""
+    """Write them (the store's writer batches them and isolates a failing one); returns
+    those not written. If none can be written, the fault is the store's, not theirs: that
+    is raised, and the journal stays as it is for the next start."""
     try:
-        return _write_each(todo, write) if todo else []
+        errors = write([record for _, _, record in todo]) if todo else []
     finally:
         for _, _, record in todo:
             book.cancel(record.reservation)  # no-op once committed
-
-
-def _write_each(
-    todo: list[tuple[Leftover, int, FinishedCall]], write: Callable[[list[FinishedCall]], None],
-) -> list[tuple[Leftover, int, str]]:
-    try:
-        write([record for _, _, record in todo])
-        return []
-    except Exception:
-        log.warning("call journal: the leftover calls could not be written together; "
-                    "writing them one by one", exc_info=True)
-    failed, last = [], None
-    for leftover, number, record in todo:
-        try:
-            write([record])
-        except Exception as error:
-            failed.append((leftover, number, f"{type(error).__name__}: {error}"))
-            last = error
-    if last is not None and len(failed) == len(todo):
-        raise last
+    failed = [(leftover, number, f"{type(error).__name__}: {error}")
+              for (leftover, number, _), error in zip(todo, errors, strict=True) if error]
+    if failed and len(failed) == len(todo):
+        raise next(error for error in errors if error is not None)
     return failed
