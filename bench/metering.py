@@ -7,19 +7,17 @@ folder, opens a Host on a real DuckDB file in the same temp dir, and measures:
 - metered calls/s with --threads threads (each thread its own user, --calls-per-thread each);
 - where the time goes: begin_call, finish_call, the catalog's state-version read and the run
   in the worker pool, timed on a separate pass so the timers do not skew the figures above.
-  With the store's default holds in memory, begin_call is the in-memory reservation and
-  finish_call appends the whole call to the call journal (one synced line) and hands it to
-  the write-behind thread, which writes calls to the tables many per transaction; with
-  --holds durable (the path of stores with several writer processes) each is a transaction
-  of its own. Calls/s on N threads counts until every call is in the tables, not only
-  answered (a read after the run waits for the write-behind queue);
+  begin_call is the in-memory reservation and finish_call appends the whole call to the
+  call journal (one synced line) and hands it to the store's writer thread, which writes
+  calls to the tables many per transaction. Calls/s on N threads counts until every call
+  is in the tables, not only answered (a read after the run waits for the writer's queue);
 - the floor: single-row DuckDB updates (`UPDATE t SET v = v + 1 WHERE id = ?`, each in its
   own transaction, one connection, a cursor per operation) on one thread and on --threads
   threads (each thread its own row; write conflicts are rolled back, retried and counted).
 
 Targets: p50 <= 3 ms; metered calls/s (threads) >= 40% of the best raw update rate.
 Run: .venv/bin/python bench/metering.py [--calls 1000] [--threads 8] [--calls-per-thread 250]
-     [--holds memory|durable] [--json]
+     [--json]
 """
 
 from __future__ import annotations
@@ -69,12 +67,12 @@ NOOP_PLUGIN = textwrap.dedent('''
 ''')
 
 
-def make_host(root: Path, holds: str = "memory") -> Host:
+def make_host(root: Path) -> Host:
     (root / "local_plugins").mkdir()
     (root / "local_plugins" / "noop.py").write_text(NOOP_PLUGIN)
     registry = root / "registry.toml"
     registry.write_text(
-        f'[store]\npath = "store.duckdb"\nholds = "{holds}"\n'
+        '[store]\npath = "store.duckdb"\n'
         '[plugins]\nfolder = "local_plugins"\nentry_points = false\n'
         f"[users]\nstarting_grant = {GRANT}\n"
     )
@@ -140,14 +138,9 @@ def breakdown(host: Host, user: str, calls: int) -> dict[str, float]:
 
         setattr(owner, attribute, wrapper)
 
-    durable = host._store.holds == "durable"
     timed(host._store, "state_version", "catalog: state_version read")
-    timed(host._store, "begin_call",
-          "store.begin_call: hold, a transaction" if durable else
-          "store.begin_call: hold, in memory")
-    timed(host._store, "finish_call",
-          "store.finish_call: capture, a transaction" if durable else
-          "store.finish_call: journal the call (synced)")
+    timed(host._store, "begin_call", "store.begin_call: hold, in memory")
+    timed(host._store, "finish_call", "store.finish_call: journal the call (synced)")
     timed(host._meter, "_run", "run in worker pool + check blocks")
     total = sum(call_latencies(host, user, calls))
     for attribute in ("state_version", "begin_call", "finish_call"):
@@ -197,20 +190,20 @@ def floor(path: Path, threads: int, per_thread: int) -> dict[str, float]:
 
 
 def write_stats(host: Host, since: Any = None, calls: int = 0) -> Any:
-    """The store's group-commit counters; with `since`, calls per committed transaction."""
-    stats = getattr(host._store, "write_stats", None)  # None: a store without group commit
+    """The store writer's counters; with `since`, calls per committed transaction."""
+    stats = getattr(host._store, "write_stats", None)  # None: a store without one writer
     if since is None or stats is None:
         return stats
     return calls / max(1, stats.transactions - since.transactions)
 
 
-def measure(calls: int, threads: int, per_thread: int, holds: str = "memory") -> dict[str, Any]:
+def measure(calls: int, threads: int, per_thread: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tokenworks-bench-") as tmp:
         root = Path(tmp)
         # The floor is taken before and after the metered runs: on a shared machine the
         # load can change in between, and the ratio uses the best (stricter) floor seen.
         before = floor(root / "floor.duckdb", threads, per_thread)
-        with make_host(root, holds) as host:
+        with make_host(root) as host:
             users = [f"bench{i}" for i in range(threads)]
             for user in users:
                 host.add_user(user, password="bench-password", actor="bench")
@@ -229,7 +222,6 @@ def measure(calls: int, threads: int, per_thread: int, holds: str = "memory") ->
     best_raw = max(before["one"], before["many"], after["one"], after["many"])
     p50 = statistics.median(latencies)
     return {
-        "holds": holds,
         "calls": calls,
         "threads": threads,
         "calls_per_thread": per_thread,
@@ -265,8 +257,7 @@ def report(r: dict[str, Any]) -> str:
 
     t = r["threads"]
     lines = [
-        f"(holds: {r['holds']}; raw rates: before / after the metered runs; the ratio uses "
-        "the best one)",
+        "(raw rates: before / after the metered runs; the ratio uses the best one)",
         f"{'measure':<46} {'value':>12}  target",
         f"{'Host.call p50, 1 thread (ms)':<46} {r['p50_ms']:>12.3f}  <= {P50_TARGET_MS:g} ms: "
         f"{verdict(r['p50_target_met'])}",
@@ -279,7 +270,7 @@ def report(r: dict[str, Any]) -> str:
         f"{f'raw single-row updates/s, {t} threads':<46} {raw('many')}  "
         f"({r['raw_before']['conflicts'] + r['raw_after']['conflicts']} conflicts retried)",
         f"{f'calls per committed transaction, {t} threads':<46} "
-        f"{r['calls_per_transaction'] or float('nan'):>12.1f}  (group commit)",
+        f"{r['calls_per_transaction'] or float('nan'):>12.1f}  (one writer)",
         f"{'verify_books().ok':<46} {r['books_ok']!s:>12}  "
         f"({r['ledger_entries']} ledger entries, {r['open_holds']} open holds)",
         f"{'load average (1 min) after the run':<46} {r['load_average_after'][0]:>12.2f}",
@@ -295,11 +286,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="single-thread calls timed")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--calls-per-thread", type=int, default=250)
-    parser.add_argument("--holds", choices=("memory", "durable"), default="memory",
-                        help="the store's holds mode (default: memory, the store's default)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    result = measure(args.calls, args.threads, args.calls_per_thread, args.holds)
+    result = measure(args.calls, args.threads, args.calls_per_thread)
     print(json.dumps(result, indent=2) if args.json else report(result))
 
 

@@ -43,13 +43,10 @@ class _Section(BaseModel):
 class StoreSettings(_Section):
     path: str = Field(default="tokenworks.duckdb", min_length=1,
                       description="DuckDB file, or a postgresql:// URL")
-    # "memory": running calls' holds are in-memory reservations and a call is written once,
-    # when it ends (journaled, then written behind the caller); sound because one process
-    # owns a DuckDB file. "durable": the hold is
-    # written when the call starts, as stores with several writer processes must do. A
-    # PostgreSQL store always holds durably, whatever this says (store/open.py says why).
-    holds: Literal["memory", "durable"] = Field(
-        default="memory", description="where running calls' holds live")
+    # Once chose where running calls' holds live; each engine now keeps them where it must
+    # (DuckDB in memory, PostgreSQL in the database). Read only to warn (store/open.py).
+    holds: Literal["memory", "durable"] | None = Field(
+        default=None, description="no longer used: each engine keeps its holds")
 
 
 class PluginSettings(_Section):

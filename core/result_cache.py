@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .blocks import Block, blocks_from_json
-from .errors import TokenworksError
 from .spec import FunctionSpec
 from .store import Store, utcnow
-from .store.base import CachedResult, ResultCacheStore
+from .store.base import CachedResult
 
 log = logging.getLogger("tokenworks.cache")
 
@@ -45,18 +44,16 @@ class Hit:
 
 class ResultCache:
     def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow) -> None:
-        # A store without the cache contract (say, an engine not yet ported) has no cache:
-        # every call runs its function, which is always correct.
-        self._store = store if isinstance(store, ResultCacheStore) else None
+        self._store = store
         self.clock = clock  # naive UTC, like the store's timestamps; tests move it
 
     @property
     def available(self) -> bool:
-        return self._store is not None
+        return True  # every store keeps a cache (the Store contract)
 
     def lookup(self, spec: FunctionSpec, input_json: str) -> Hit | None:
         """A live entry for this input, or None (not cacheable, a miss, or any error)."""
-        if spec.cache_ttl is None or self._store is None:
+        if spec.cache_ttl is None:
             return None
         key = cache_key(spec.name, spec.plugin_version, input_json)
         try:
@@ -71,7 +68,7 @@ class ResultCache:
 
     def keep(self, spec: FunctionSpec, input_json: str, result_json: str) -> None:
         """Keep a successful result for ``spec.cache_ttl`` seconds (errors are logged)."""
-        if spec.cache_ttl is None or self._store is None:
+        if spec.cache_ttl is None:
             return
         now = self.clock()
         entry = CachedResult(cache_key(spec.name, spec.plugin_version, input_json), spec.name,
@@ -85,14 +82,10 @@ class ResultCache:
 
     def clear(self, function: str | None, actor: str, reason: str) -> int:
         """An admin's clear (all, or one function's entries); logged by the store."""
-        if self._store is None:
-            raise TokenworksError("this store has no result cache")
         return self._store.cache_clear(function, actor, reason)
 
     def purge(self, versions: dict[str, str]) -> int:
         """Drop expired entries and those of other plugin versions (errors are logged)."""
-        if self._store is None:
-            return 0
         try:
             return self._store.cache_purge(versions, self.clock())
         except Exception:  # housekeeping: a failure leaves entries that can never match

@@ -104,18 +104,18 @@ def make_host(tmp_path: Path) -> Iterator[Callable[..., Host]]:
     """Build a Host over test plugins (file names in tests/plugins/) and a fresh store.
 
     Extra keyword `registry` is TOML appended to the registry file; `store` may be
-    ":memory:"; `holds` is the store's holds mode; `builtin` lists built-in plugins
+    ":memory:"; `builtin` lists built-in plugins
     (default: none).
     """
     hosts: list[Host] = []
 
     def build(*plugins: str, registry: str = "", store: str | None = None,
-              holds: str = "memory", builtin: tuple[str, ...] = (), **options) -> Host:
+              builtin: tuple[str, ...] = (), **options) -> Host:
         plugin_folder(tmp_path, *plugins)
         listed = ", ".join(f'"{name}"' for name in builtin)
         path = write_registry(
             tmp_path,
-            f'[store]\npath = "store.duckdb"\nholds = "{holds}"\n'
+            '[store]\npath = "store.duckdb"\n'
             f'[plugins]\nbuiltin = [{listed}]\n'
             f'folder = "local_plugins"\nentry_points = false\n{registry}',
         )

@@ -92,17 +92,18 @@ def test_leftovers_span_segments_and_are_discarded_on_request(tmp_path, monkeypa
     assert again.append(entry(9)) == 1  # numbering starts afresh
 
 
-# A process that answers calls while its tables never get them (the write-behind thread's
-# writes are held back, as a slow disk would), reports each answered call, then is killed.
+# A process that answers calls while its tables never get them (the writer thread is held
+# back at the first finished call, as a slow disk would), reports each answered call, then
+# is killed.
 KILLED_WORKER = textwrap.dedent('''
     import os, signal, sys, threading
     from datetime import timedelta
-    from tokenworks.store import DuckDBStore, NewCall, utcnow
+    from tokenworks.store import DuckDBStore, NewCall, duckdb_store, utcnow
 
-    store = DuckDBStore(sys.argv[1], holds="memory")
+    store = DuckDBStore(sys.argv[1])
     store.create_user("ann", "user", "x", 100, actor="test")
     never = threading.Event()
-    store._behind._write = lambda batch: never.wait()  # the tables never get a call
+    duckdb_store.write_finished = lambda *args: never.wait()  # the tables never get a call
     for n in range(10):
         call = NewCall(f"c{n}", "ann", "probe_ok", "meter_probe", "local", 3, f"h{n}", "{}",
                        utcnow() + timedelta(seconds=30))
@@ -122,7 +123,7 @@ def test_calls_answered_before_a_kill_are_in_the_tables_after_the_restart(tmp_pa
     assert answered == [f"c{n}" for n in range(10)]
     assert segments(tmp_path), "the answered calls must be in the journal"
 
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         calls = {c.call_id: c for c in store.list_calls("ann")}
         assert sorted(calls) == sorted(answered)
@@ -139,7 +140,7 @@ def test_calls_answered_before_a_kill_are_in_the_tables_after_the_restart(tmp_pa
         store.close()
 
     # A second start finds nothing left to write and changes nothing.
-    again = DuckDBStore(path, holds="memory")
+    again = DuckDBStore(path)
     try:
         assert len(again.list_calls("ann")) == 10
         assert again.balance("ann") == 100 - 3 * 8
@@ -149,20 +150,20 @@ def test_calls_answered_before_a_kill_are_in_the_tables_after_the_restart(tmp_pa
 
 def test_a_journaled_call_the_tables_already_have_is_not_written_twice(tmp_path):
     path = tmp_path / "store.duckdb"
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     store.create_user("ann", "user", "x", 100, actor="test")
     call = NewCall("c1", "ann", "probe_ok", "meter_probe", "local", 3, "h", "{}",
                    utcnow() + timedelta(seconds=30))
     store.begin_call(call)
     store.finish_call(call, "succeeded", 1.0, "[]")
-    store._await_pending()
+    store._writer.wait()
     journaled = store._journal  # keep its line: as if killed after the commit, before
     store._journal = None       # the segment was deleted
     store.close()
     os.close(next(iter(journaled._segments.values())).fd)
     assert segments(tmp_path)
 
-    reopened = DuckDBStore(path, holds="memory")
+    reopened = DuckDBStore(path)
     try:
         assert [c.call_id for c in reopened.list_calls("ann")] == ["c1"]
         assert reopened.balance("ann") == 97
@@ -170,15 +171,6 @@ def test_a_journaled_call_the_tables_already_have_is_not_written_twice(tmp_path)
         assert segments(tmp_path) == []
     finally:
         reopened.close()
-
-
-def test_durable_holds_write_through_and_keep_no_journal(tmp_path):
-    store = DuckDBStore(tmp_path / "store.duckdb", holds="durable")
-    try:
-        assert store._journal is None and store._behind is None
-    finally:
-        store.close()
-    assert segments(tmp_path) == []
 
 
 def test_journal_lines_are_json_with_a_checksum(tmp_path):

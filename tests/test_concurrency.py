@@ -2,8 +2,8 @@
 
 DuckDB can lose one of two racing UPDATEs of a row without an error (docs/duckdb.md, "Lost
 updates"); the store serializes writes to prevent it. These tests would catch a change that
-lets two balance writes race again. They run in both of the store's holds modes: durable
-holds (two writes a call) and holds in memory (one write a call, reservations in memory).
+lets two balance writes race again, on DuckDB's one writer with holds in memory (one write
+a call, reservations in memory).
 """
 
 from __future__ import annotations
@@ -39,15 +39,13 @@ def assert_balance_is_sum_of_ledger(host: Host, user: str) -> int:
 # DuckDB runs about 2 ms a statement on the 2-core machines measured here, so a metered
 # call (two write transactions) costs ~13 ms and 8 x 500 calls take about a minute: that
 # size runs as `slow`; the small size checks the same properties in the fast loop.
-HOLDS = pytest.mark.parametrize("holds", ["memory", "durable"])
 
 
-@HOLDS
 @pytest.mark.parametrize("calls_per_thread", [
     25, pytest.param(CALLS_PER_THREAD, marks=pytest.mark.slow, id="8x500")])
-def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host, holds,
+def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host,
                                                                       calls_per_thread):
-    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    host = make_host("meter_probe.py", sweep=False)
     host._store.create_user("ann", "user", "x", START, actor="test")
     outcomes: list[list[CallOutcome]] = [[] for _ in range(THREADS)]
 
@@ -89,11 +87,10 @@ def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host,
     assert not [c for c in stored if c.status == "running"]
 
 
-@HOLDS
-def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host, holds):
+def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host):
     """The lost-update regression (docs/duckdb.md), straight on the store: holds and captures,
     holds and releases, grants and take-backs all racing on the same row."""
-    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    host = make_host("meter_probe.py", sweep=False)
     store = host._store
     store.create_user("ann", "user", "x", 500, actor="test")
     ops_per_thread = 40  # 320 racing writes: a few seconds at ~2 ms a DuckDB statement
@@ -143,10 +140,9 @@ def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host, 
     assert total["spent"] > 0 and total["granted"] > 0 and total["taken"] > 0
 
 
-@HOLDS
-def test_concurrent_calls_for_several_users_keep_accounts_apart(make_host, holds):
+def test_concurrent_calls_for_several_users_keep_accounts_apart(make_host):
     user_count = 3
-    host = make_host("meter_probe.py", sweep=False, holds=holds)
+    host = make_host("meter_probe.py", sweep=False)
     users = [f"u{i}" for i in range(user_count)]
     for user in users:
         host._store.create_user(user, "user", "x", 40, actor="test")

@@ -221,8 +221,10 @@ def test_store_override_from_environment_and_argument(
     assert load_registry(path).store_path() == MEMORY
 
 
-def test_holds_mode_defaults_to_memory_and_survives_a_store_override(tmp_path: Path) -> None:
-    assert load_registry(write_registry(tmp_path / "a", "")).store.holds == "memory"
+def test_the_deprecated_holds_key_is_still_accepted(tmp_path: Path) -> None:
+    # No longer used (each engine keeps its holds), but a registry that says it still loads;
+    # opening the store warns that it is ignored (tests/test_store.py).
+    assert load_registry(write_registry(tmp_path / "a", "")).store.holds is None
     path = write_registry(tmp_path / "b", '[store]\npath = "x.duckdb"\nholds = "durable"\n')
     assert load_registry(path).store.holds == "durable"
     assert load_registry(path, MEMORY).store.holds == "durable"

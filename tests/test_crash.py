@@ -1,11 +1,11 @@
 """Crash recovery: SIGKILL a process in the middle of a burst of calls, then restart.
 
 The worker (tests/crash_worker.py) is a real Host in its own process. Killed with SIGKILL
-it gets no chance to settle anything. With durable holds, whatever was running keeps its
-hold in the store, and a new Host on the same file must release it. With holds in memory
-(the default), whatever was running is lost with its hold: nothing of it is in the store,
-nothing is held, nothing is charged. Either way no call may be left running, every token
-must be accounted for, and the real `tokenworks ledger verify` must agree.
+it gets no chance to settle anything. Holds live in memory, so whatever was running is lost
+with its hold: nothing of it is in the store, nothing is held, nothing is charged. A store
+an earlier version left with durable holds of running calls has them released at start.
+Either way no call may be left running, every token must be accounted for, and the real
+`tokenworks ledger verify` must agree.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
+import duckdb
 from conftest import plugin_folder, write_registry
 
 from tokenworks.host import Host
@@ -45,14 +45,24 @@ def tokenworks_cli() -> list[str]:
     return [sys.executable, "-c", "from tokenworks.cli import main; main()"]
 
 
-@pytest.mark.parametrize("holds", ["memory", "durable"])
-def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path, holds):
+def make_registry(tmp_path: Path) -> Path:
     plugin_folder(tmp_path, "meter_probe.py")
-    registry = write_registry(
-        tmp_path,
-        f'[store]\npath = "store.duckdb"\nholds = "{holds}"\n[plugins]\n'
-        'folder = "local_plugins"\nentry_points = false\n',
+    return write_registry(tmp_path, '[store]\npath = "store.duckdb"\n[plugins]\n'
+                          'folder = "local_plugins"\nentry_points = false\n')
+
+
+def ledger_verify(registry: Path, tmp_path: Path) -> None:
+    verify = subprocess.run(
+        [*tokenworks_cli(), "--registry", str(registry), "ledger", "verify"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "the books balance" in verify.stdout
+    assert "0 holds open" in verify.stdout
+
+
+def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path):
+    registry = make_registry(tmp_path)
     with Host.from_registry(str(registry), sweep=False) as host:
         host._store.create_user("crash", "user", "x", GRANT, actor="test")
         store_path = host.config.store_path()
@@ -93,19 +103,12 @@ def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path
         succeeded = [c for c in calls if c.status == "succeeded"]
         report = raw.verify_books()
         assert report.ok, report.problems
-        if holds == "durable":
-            # The calls cut short still hold their cost. The long-call thread makes an open
-            # hold at the kill all but certain; without one this test would not exercise
-            # recovery at all.
-            assert running, "no call was in flight at the kill"
-            assert report.open_holds == len(running)
-        else:
-            # The calls cut short were never written: nothing of them is held. The long-call
-            # thread makes one all but certain; without it the test would prove nothing.
-            lost = started - set(reported) - {c.call_id for c in calls}
-            assert lost, "no call was in flight at the kill"
-            assert not running
-            assert report.open_holds == 0
+        # The calls cut short were never written: nothing of them is held. The long-call
+        # thread makes one all but certain; without it the test would prove nothing.
+        lost = started - set(reported) - {c.call_id for c in calls}
+        assert lost, "no call was in flight at the kill"
+        assert not running
+        assert report.open_holds == 0
         assert raw.balance("crash") == GRANT - COST * (len(succeeded) + len(running))
     finally:
         raw.close()
@@ -128,10 +131,47 @@ def test_a_killed_host_loses_no_tokens_and_a_restart_settles_every_hold(tmp_path
         assert report.ok, report.problems
         assert report.open_holds == 0
 
-    verify = subprocess.run(
-        [*tokenworks_cli(), "--registry", str(registry), "ledger", "verify"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "the books balance" in verify.stdout
-    assert "0 holds open" in verify.stdout
+    ledger_verify(registry, tmp_path)
+
+
+def test_holds_an_earlier_version_left_durable_are_released_at_start(tmp_path):
+    """Before holds lived in memory, a DuckDB store could hold durably: a crash left the
+    call rows running, their cost debited with a hold row. Such a file opens, and the first
+    start releases them, once."""
+    registry = make_registry(tmp_path)
+    with Host.from_registry(str(registry), sweep=False) as host:
+        host._store.create_user("crash", "user", "x", 10, actor="test")
+        store_path = host.config.store_path()
+    conn = duckdb.connect(store_path)
+    for call_id, cost in (("old-1", 2), ("old-2", 3)):  # as the durable begin_call wrote it
+        conn.execute(
+            "INSERT INTO calls (call_id, user_name, function, plugin, plugin_version, cost, "
+            "status, input_hash, input_json, started_at, deadline_at, cached) VALUES "
+            "(?, 'crash', 'probe_maybe', 'meter_probe', 'local', ?, 'running', 'h', '{}', "
+            "now(), now() + INTERVAL 1 HOUR, false)", [call_id, cost])
+        [(balance,)] = conn.execute(
+            "UPDATE accounts SET balance = balance - ? WHERE user_name = 'crash' "
+            "RETURNING balance", [cost]).fetchall()
+        conn.execute("INSERT INTO ledger (occurred_at, user_name, kind, amount, call_id, actor, "
+                     "reason, balance_after) VALUES (now(), 'crash', 'hold', ?, ?, 'crash', "
+                     "'hold for probe_maybe', ?)", [-cost, call_id, balance])
+    conn.close()
+    raw = DuckDBStore(store_path)
+    try:
+        report = raw.verify_books()
+        assert report.ok and report.open_holds == 2, report.problems
+    finally:
+        raw.close()
+
+    with Host.from_registry(str(registry), sweep=False) as restarted:
+        store = restarted._store
+        for call_id in ("old-1", "old-2"):
+            record = store.get_call(call_id)
+            assert (record.status, record.charged) == ("abandoned", 0)
+        assert store.balance("crash") == 10
+        kinds = sorted((e.call_id, e.kind, e.actor) for e in store.ledger("crash") if e.call_id)
+        assert kinds == [("old-1", "hold", "crash"), ("old-1", "release", "sweep"),
+                         ("old-2", "hold", "crash"), ("old-2", "release", "sweep")]
+        report = restarted.verify_books()
+        assert report.ok and report.open_holds == 0, report.problems
+    ledger_verify(registry, tmp_path)

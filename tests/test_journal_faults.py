@@ -59,7 +59,7 @@ def run(store: DuckDBStore, call_id: str) -> None:
 
 @pytest.fixture
 def store(tmp_path):
-    opened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    opened = DuckDBStore(tmp_path / "store.duckdb")
     opened.create_user("ann", "user", "x", 100, actor="test")
     yield opened
     opened.close()
@@ -74,10 +74,10 @@ FSIZE_WORKER = textwrap.dedent('''
     from datetime import timedelta
     from pathlib import Path
     from tokenworks.errors import StorageUnavailableError
-    from tokenworks.store import DuckDBStore, NewCall, utcnow
+    from tokenworks.store import DuckDBStore, NewCall, duckdb_store, utcnow
 
     path = Path(sys.argv[1])
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     store.create_user("ann", "user", "x", 100, actor="test")
 
     def call(n):
@@ -93,9 +93,9 @@ FSIZE_WORKER = textwrap.dedent('''
             print(f"answered c{n}", flush=True)
 
     call(0)
-    store._await_pending()  # c0 is in the tables; its segment stays, being appended to
+    store._writer.wait()  # c0 is in the tables; its segment stays, being appended to
     never = threading.Event()
-    store._behind._write = lambda batch: never.wait()
+    duckdb_store.write_finished = lambda *args: never.wait()
     [segment] = path.parent.glob("store.duckdb.calls-journal.*")
     size = segment.stat().st_size
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -130,7 +130,7 @@ def test_a_short_write_and_efbig_from_the_kernel_refuse_the_call_and_leave_no_pa
     [segment] = segments(tmp_path)
     assert journal_ids(segment) == ["c0", "c3"]
 
-    reopened = DuckDBStore(path, holds="memory")
+    reopened = DuckDBStore(path)
     try:
         assert sorted(c.call_id for c in reopened.list_calls("ann")) == ["c0", "c3"]
         assert reopened.balance("ann") == 100 - 2 * 3
@@ -150,7 +150,7 @@ def test_a_full_disk_refuses_the_call_and_releases_its_hold(store, monkeypatch):
     assert NO_SPACE in str(refused.value) and "nothing was charged" in str(refused.value)
     assert store.storage_problem() == NO_SPACE
     assert store.get_call("c1") is None  # neither running nor finished: forgotten
-    store._await_pending()  # c0 in the tables: nothing is held any more
+    store._writer.wait()  # c0 in the tables: nothing is held any more
     assert store._book.held("ann") == 0
     assert store.balance("ann") == 97
 
@@ -165,7 +165,7 @@ def test_a_full_disk_refuses_the_call_and_releases_its_hold(store, monkeypatch):
 def test_a_failed_sync_refuses_every_call_it_covered_and_cuts_them_out(tmp_path, store,
                                                                         monkeypatch):
     run(store, "c0")
-    store._await_pending()
+    store._writer.wait()
     [first] = segments(tmp_path)
     in_sync, go = threading.Event(), threading.Event()
 
@@ -235,7 +235,7 @@ def test_a_partial_line_that_cannot_be_cut_back_gets_its_segment_quarantined_at_
     [kept] = store.quarantined_journals()
     assert not first.exists() and kept.path.startswith(f"{first}.quarantined-")
     assert "a short write" in kept.reasons[0] and "must not be replayed" in kept.reasons[1]
-    reopened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    reopened = DuckDBStore(tmp_path / "store.duckdb")
     try:
         assert sorted(c.call_id for c in reopened.list_calls("ann")) == ["c0", "c2"]
         assert reopened.balance("ann") == 94

@@ -18,7 +18,7 @@ from typing import Any
 from conftest import write_registry
 from test_crash import tokenworks_cli
 
-from tokenworks.store import DuckDBStore, utcnow
+from tokenworks.store import DuckDBStore, duckdb_store, utcnow
 from tokenworks.store.call_journal import CallJournal
 
 MISSING = object()
@@ -47,7 +47,7 @@ def live_segments(folder: Path) -> list[Path]:
 
 
 def new_store(path: Path) -> None:
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     store.create_user("ann", "user", "x", 100, actor="test")
     store.close()
 
@@ -81,7 +81,7 @@ def test_bad_entries_are_kept_in_a_quarantined_journal_and_good_ones_written_onc
     write_journal(path, good[0], *(entry for entry, _ in BAD.values()), *good[1:])
 
     with caplog.at_level(logging.WARNING, logger="tokenworks.store"):
-        store = DuckDBStore(path, holds="memory")  # opens, whatever the journal says
+        store = DuckDBStore(path)  # opens, whatever the journal says
     try:
         calls = {c.call_id: c for c in store.list_calls("ann")}
         assert sorted(calls) == ["c-failed", "c-good", "c-newer"]
@@ -106,7 +106,7 @@ def test_bad_entries_are_kept_in_a_quarantined_journal_and_good_ones_written_onc
     assert live_segments(tmp_path) == []
 
     # The next start replays nothing again: the quarantined file is only kept.
-    again = DuckDBStore(path, holds="memory")
+    again = DuckDBStore(path)
     try:
         assert len(again.list_calls("ann")) == 3 and again.balance("ann") == 94
         assert [q.path for q in again.quarantined_journals()] == [kept.path]
@@ -124,7 +124,7 @@ def test_a_damaged_line_quarantines_its_segment_after_its_good_calls_are_written
     lines[1] = lines[1].replace(b'"c2"', b'"cX"')  # the checksum no longer matches
     segment.write_bytes(b"\n".join(lines))
 
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         assert sorted(c.call_id for c in store.list_calls("ann")) == ["c1", "c3"]
         [kept] = store.quarantined_journals()
@@ -139,7 +139,7 @@ def test_a_call_journaled_twice_differently_is_written_once_and_the_other_kept(t
     new_store(path)
     first = journaled("c1")
     write_journal(path, first, first, journaled("c1", status="failed"))  # a repeat is harmless
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         assert [(c.call_id, c.status) for c in store.list_calls("ann")] == [("c1", "succeeded")]
         assert store.balance("ann") == 97
@@ -151,7 +151,7 @@ def test_a_call_journaled_twice_differently_is_written_once_and_the_other_kept(t
 
 def test_the_cli_starts_on_a_journal_with_a_bad_entry_and_verify_names_the_quarantine(
         tmp_path):
-    registry = write_registry(tmp_path, '[store]\npath = "store.duckdb"\nholds = "memory"\n'
+    registry = write_registry(tmp_path, '[store]\npath = "store.duckdb"\n'
                                         "[plugins]\nentry_points = false\n")
     path = tmp_path / "store.duckdb"
     new_store(path)
@@ -177,7 +177,7 @@ def test_an_unreadable_journal_is_quarantined_and_the_store_opens(tmp_path):
     path = tmp_path / "store.duckdb"
     new_store(path)
     (tmp_path / "store.duckdb.calls-journal.00000001").mkdir()  # read_bytes: EISDIR, for real
-    store = DuckDBStore(path, holds="memory")
+    store = DuckDBStore(path)
     try:
         [kept] = store.quarantined_journals()
         assert kept.reasons == ("the file cannot be read: [Errno 21] Is a directory",)
@@ -185,3 +185,65 @@ def test_an_unreadable_journal_is_quarantined_and_the_store_opens(tmp_path):
         assert store.balance("ann") == 100
     finally:
         store.close()
+
+
+# -- calls the tables refuse at replay --------------------------------------------------
+# A write of the tables that fails for one call only cannot be provoked for real, so the
+# batch writer is wrapped to raise OSError whenever a given call is among the calls it writes.
+
+
+def refusing(monkeypatch, *call_ids: str) -> None:
+    real = duckdb_store.write_finished
+
+    def write_finished(cursor, calls, before):
+        if any(done.call.call_id in call_ids for done in calls):
+            raise OSError("I/O error")
+        return real(cursor, calls, before)
+
+    monkeypatch.setattr(duckdb_store, "write_finished", write_finished)
+
+
+def test_a_call_the_tables_refuse_is_quarantined_and_the_others_are_written(
+        tmp_path, monkeypatch):
+    path = tmp_path / "store.duckdb"
+    new_store(path)
+    write_journal(path, journaled("c1"), journaled("c2"), journaled("c3", status="failed"))
+    refusing(monkeypatch, "c2")
+
+    store = DuckDBStore(path)
+    try:
+        assert sorted(c.call_id for c in store.list_calls("ann")) == ["c1", "c3"]
+        assert store.balance("ann") == 97
+        [kept] = store.quarantined_journals()
+        assert kept.reasons == ("line 2: not written: OSError: I/O error",)
+        assert store.storage_problem() is None
+        assert store.verify_books().ok
+    finally:
+        store.close()
+
+
+def test_a_journal_the_tables_refuse_whole_is_kept_for_the_next_start(tmp_path, monkeypatch):
+    path = tmp_path / "store.duckdb"
+    new_store(path)
+    write_journal(path, journaled("c1"), journaled("c2"))
+    refusing(monkeypatch, "c1", "c2")
+
+    store = DuckDBStore(path)  # opens anyway, and says why the calls are not there
+    try:
+        assert store.list_calls("ann") == []
+        assert "calls journaled before the last start are not in the store's tables yet" in (
+            store.storage_problem() or "")
+        assert store.quarantined_journals() == []
+        assert live_segments(tmp_path)  # kept as it is
+    finally:
+        store.close()
+    monkeypatch.undo()
+
+    again = DuckDBStore(path)
+    try:
+        assert sorted(c.call_id for c in again.list_calls("ann")) == ["c1", "c2"]
+        assert again.balance("ann") == 94
+        assert again.storage_problem() is None and live_segments(tmp_path) == []
+        assert again.verify_books().ok
+    finally:
+        again.close()

@@ -3,12 +3,15 @@
 Hypothesis draws a sequence of operations; a small model predicts every balance and call
 outcome; after the sequence the real store must agree with the model and with itself:
 balance == SUM(ledger) for every user, never negative, failed or timed-out calls cost
-nothing, a retried call id is charged once, and verify_books() finds no problem.
+nothing, a retried call id is charged once, and verify_books() finds no problem. On DuckDB
+(holds in memory) and on PostgreSQL (durable holds; a database per example, skipped without
+$TOKENWORKS_TEST_POSTGRES).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 from conftest import plugin_folder, write_registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pgserver import server_url, throwaway_database
 
 from tokenworks.config import RegistryConfig, load_registry
 from tokenworks.errors import IdempotencyConflictError, InsufficientTokensError
@@ -160,20 +164,24 @@ def check_books(host: Host, model: Model) -> None:
     assert report.open_holds == 0
 
 
-@pytest.mark.parametrize("holds", ["memory", "durable"])
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 @settings(max_examples=25, deadline=None)
 @given(operations)
-def test_random_operation_sequences_keep_the_books(setup, holds, sequence):
+def test_random_operation_sequences_keep_the_books(setup, engine, sequence):
     config, discovery = setup
-    config = config.model_copy(update={"store": config.store.model_copy(update={"holds": holds})})
-    host = Host(config, sweep=False, discovery=discovery)
-    assert host._store.holds == holds
-    try:
+    if engine == "postgres":
+        server_url()  # skips without a server, before any example runs
+    with ExitStack() as stack:
+        if engine == "postgres":
+            url = stack.enter_context(throwaway_database())
+            config = config.model_copy(
+                update={"store": config.store.model_copy(update={"path": url})})
+        host = Host(config, sweep=False, discovery=discovery)
+        stack.callback(host.close)
+        assert host._store.holds == ("durable" if engine == "postgres" else "memory")
         for user in USERS:
             host._store.create_user(user, "user", "x", STARTING_GRANT, actor="test")
         model = Model()
         for step, operation in enumerate(sequence):
             apply(host, model, step, operation)
         check_books(host, model)
-    finally:
-        host.close()

@@ -55,7 +55,7 @@ def test_store_files_are_private_whatever_the_umask(tmp_path: Path, open_umask) 
             call = a_call(f"c{round_}")
             store.begin_call(call)
             store.finish_call(call, "succeeded", 1.0, "[]")
-            store.balance("ann")  # waits for the write-behind
+            store.balance("ann")  # waits for the writer thread
             store._write(lambda cursor: cursor.execute("CHECKPOINT"))
             store.create_user(f"u{round_}", "user", "x", 0, actor="t")
         journal = list(path.parent.glob("store.duckdb.calls-journal.*"))

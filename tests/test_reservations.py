@@ -17,7 +17,7 @@ from conftest import plugin_runs, run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
-from tokenworks.store import DuckDBStore, NewCall, utcnow
+from tokenworks.store import DuckDBStore, NewCall, duckdb_store, utcnow
 from tokenworks.store.ledger_writes import BalanceDrift
 
 PROBE = "meter_probe.py"
@@ -26,14 +26,14 @@ THREADS = 8
 
 @pytest.fixture
 def store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    opened = DuckDBStore(tmp_path / "store.duckdb")
     yield opened
     opened.close()
 
 
 @pytest.fixture
 def host(make_host) -> Host:
-    host = make_host(PROBE, sweep=False, holds="memory")
+    host = make_host(PROBE, sweep=False)
     assert host._store.holds == "memory"
     return host
 
@@ -220,9 +220,9 @@ def test_only_client_call_ids_are_looked_up(host, monkeypatch):
     looked_up: list[str] = []
     real = host._store._stored_call
 
-    def spy(call_id: str, *args):
+    def spy(call_id: str, *args, **kwargs):
         looked_up.append(call_id)
-        return real(call_id, *args)
+        return real(call_id, *args, **kwargs)
 
     monkeypatch.setattr(host._store, "_stored_call", spy)
     host.call("probe_maybe", "ann", {"tag": "a"})
@@ -238,18 +238,18 @@ def test_a_record_written_from_a_wrong_balance_is_refused_whole_then_written_rig
     store.begin_call(call)
     store._book._balances["ann"] += 1  # what a bug in the book would look like
     refused: list[BalanceDrift] = []
-    real_write = store._writer.write
+    real_write = duckdb_store.write_finished
 
-    def spy(op):
+    def spy(*args):
         try:
-            return real_write(op)
+            return real_write(*args)
         except BalanceDrift as drift:
             refused.append(drift)
             raise
 
-    monkeypatch.setattr(store._writer, "write", spy)
+    monkeypatch.setattr(duckdb_store, "write_finished", spy)
     assert store.finish_call(call, "succeeded", 1.0, "[]")
-    store._await_pending()
+    store._writer.wait()
 
     # The compare-and-set refused the write from the wrong balance (no ledger row with a
     # wrong balance_after); the book read the balance afresh and the retry wrote it right.
@@ -287,13 +287,13 @@ def test_the_sweep_writes_an_overdue_call_once_and_its_late_finish_is_refused(st
 
 def test_a_process_that_ends_mid_call_leaves_nothing_held(tmp_path):
     path = tmp_path / "store.duckdb"
-    first = DuckDBStore(path, holds="memory")
+    first = DuckDBStore(path)
     first.create_user("ann", "user", "x", 10, actor="t")
     first.begin_call(new_call("c1", cost=3))
     assert first.verify_books().open_holds == 1
     first.close()  # the process ends: its reservation goes with it
 
-    second = DuckDBStore(path, holds="memory")
+    second = DuckDBStore(path)
     try:
         assert second.get_call("c1") is None
         assert second.balance("ann") == 10

@@ -2,7 +2,7 @@
 
 A hit is a metered call like any other (hold, capture, a call row marked cached) whose
 function does not run; a miss runs it and keeps a success. The fixture's tests run on DuckDB in
-both of the store's holds modes and on PostgreSQL.
+DuckDB and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from tokenworks.store.base import CachedResult
 PROBE = "cache_probe.py"
 
 
-@pytest.fixture(params=["memory", "durable", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres"])
 def host(request, make_host) -> Iterator[Host]:
-    """A host on DuckDB in each holds mode, and on PostgreSQL (a throwaway database; skipped
+    """A host on DuckDB, and on PostgreSQL (a throwaway database; skipped
     without $TOKENWORKS_TEST_POSTGRES), where the cache is the replicas' shared one."""
     if request.param == "postgres":
         with throwaway_database() as url:
-            yield _host_with_ann(make_host(PROBE, sweep=False, holds="durable", store=url))
+            yield _host_with_ann(make_host(PROBE, sweep=False, store=url))
     else:
-        yield _host_with_ann(make_host(PROBE, sweep=False, holds=request.param))
+        yield _host_with_ann(make_host(PROBE, sweep=False))
 
 
 def _host_with_ann(host: Host) -> Host:
@@ -59,12 +59,7 @@ def kinds(host: Host, call_id: str) -> list[str]:
 
 def tamper(host: Host, statement: str) -> None:
     """Change the store behind the host's back, on whichever engine it is."""
-    if hasattr(host._store, "_transaction"):  # PostgreSQL
-        with host._store._transaction() as conn:
-            conn.execute(statement)
-    else:
-        host._store._await_pending()  # new entries are written behind their calls
-        host._store._write(lambda cursor: cursor.execute(statement))
+    host._store._write(lambda tx: tx.execute(statement))  # after the entries queued before
 
 
 def assert_books(host: Host) -> None:
@@ -361,11 +356,11 @@ def test_migration_4_marks_earlier_calls_not_cached(tmp_path: Path, monkeypatch)
     from tokenworks.store import DuckDBStore, schema
 
     path = tmp_path / "old.duckdb"
-    monkeypatch.setattr("tokenworks.store.duckdb_store.MIGRATIONS", schema.MIGRATIONS[:3])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
     old = DuckDBStore(path)
     old.create_user("ann", "user", "x", 10, actor="test")
     now = utcnow()  # a free call, as the version-3 code wrote it (no cached column yet)
-    old._write(lambda cursor: cursor.execute(
+    old._write(lambda tx: tx.execute(
         "INSERT INTO calls VALUES ('old', 'ann', 'f', 'p', '1', 0, 'succeeded', 'h', '{}', "
         "'[]', NULL, ?, ?, ?, 1.0)", [now, now, now]))
     old.close()
@@ -388,9 +383,8 @@ def test_an_entry_kept_behind_its_call_is_served_before_the_table_has_it(tmp_pat
         store.cache_put(entry)  # returns at once: the writer is busy
         assert store.cache_get("k1", now) == entry
         assert store.cache_get("k1", now + timedelta(hours=2)) is None  # expiry still holds
-        assert store._peek("SELECT count(*) FROM result_cache") == [(0,)]
-    store._await_pending()
-    assert store._peek("SELECT count(*) FROM result_cache") == [(1,)]
+        assert store._read("SELECT count(*) FROM result_cache", wait=False) == [(0,)]
+    assert store._read("SELECT count(*) FROM result_cache") == [(1,)]
     assert store._unwritten_cache == {}
     assert store.cache_get("k1", now) == entry
     store.close()
@@ -412,12 +406,12 @@ def test_a_duckdb_miss_needs_no_query_and_known_keys_survive_a_restart(tmp_path,
             raise AssertionError("a miss of a key never written must not query the table")
 
         with monkeypatch.context() as patch:
-            patch.setattr(store, "_peek", no_query)
+            patch.setattr(store, "_read", no_query)
             assert store.cache_get("never-written", now) is None
         store.cache_clear(None, actor="test", reason="test")
         assert store.cache_get("k1", now) is None
         store.cache_put(entry)
-        store._await_pending()
+        store._writer.wait()
         assert store.cache_get("k1", now) == entry  # kept again after the clear
     finally:
         store.close()

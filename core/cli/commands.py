@@ -240,9 +240,6 @@ REGISTRY_TEMPLATE = """\
 
 [store]
 path = "tokenworks.duckdb"          # relative to this file; or postgresql://user@host/db
-holds = "memory"                    # running calls' holds: in memory (one process owns the
-                                    # file), or "durable" (written when the call starts;
-                                    # always so on PostgreSQL)
 
 [plugins]
 builtin = ["text_tools"]            # plugins shipped in tokenworks' plugins/ folder

@@ -32,7 +32,7 @@ from .plugins import PluginView, discover_plugins
 from .portal_sessions import PortalSessions
 
 if TYPE_CHECKING:
-    from ..store.call_failures import FailedCall
+    from ..store.base import FailedCall
 
 log = logging.getLogger("tokenworks.host")
 SELF_SIGNUP = "users.self_signup"

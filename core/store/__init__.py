@@ -1,4 +1,4 @@
-"""Persistence: the store contract and its implementations."""
+"""Persistence: the store contract (base.py) and its two engines."""
 
 from .base import (
     BooksReport,

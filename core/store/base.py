@@ -1,7 +1,7 @@
 """The store contract: what the host needs from a database, whatever the engine.
 
-DuckDB implements it for the embedded default; PostgreSQL will implement the same
-contract for several replicas. Both must keep the ledger invariants:
+DuckDB (duckdb_store.py) is the embedded default, PostgreSQL (postgres_store.py) serves
+several replicas; both answer this one contract and keep the ledger invariants:
 
 - the ledger is append-only, and every balance change is written with its ledger row in
   one transaction, so ``balance == SUM(ledger.amount)`` for every account;
@@ -9,15 +9,9 @@ contract for several replicas. Both must keep the ledger invariants:
 - a hold is settled once: captured (amount 0, the tokens stay spent) or released
   (the held amount comes back), never both.
 
-Where a running call's hold lives is the store's ``holds`` mode. "durable": begin_call
-writes the call row, the hold ledger row and the debit in one transaction, so other writer
-processes see the reservation and a crash leaves it for the sweep; the behaviour for
-engines with several writer processes (PostgreSQL). "memory": only for a store whose
-process is the database's one writer (DuckDB's file lock); the hold is an in-memory
-reservation and the whole call is written once, when it ends: journaled (one synced line)
-before the caller hears the outcome, then written to the tables in one transaction, with
-other calls', behind the caller's back (duckdb_store.py; reservations.py says why that
-keeps the invariants).
+Where a running call's hold lives is the engine's business (``Store.holds``): PostgreSQL
+writes it when the call starts, so every replica sees it; DuckDB, whose file one process
+owns, keeps it in memory and writes the whole call once, when it ends (docs/duckdb.md).
 """
 
 from __future__ import annotations
@@ -25,10 +19,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from .call_failures import FailedCall
+from typing import Literal
 
 Role = Literal["user", "admin"]
 LedgerKind = Literal["grant", "hold", "capture", "release", "adjustment"]
@@ -158,10 +149,92 @@ class BooksReport:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """A user's API key as stored: the secret itself is never kept, only its hash."""
+
+    key_id: str
+    user: str
+    name: str
+    secret_hash: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    function: str
+    status: str
+    calls: int
+    tokens: int  # tokens captured (successful calls' costs)
+    latency_sum_ms: float
+    latency_count: int  # calls with a measured latency (finished ones)
+    buckets: tuple[int, ...]  # cumulative counts of latency_ms <= each bound
+
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """One function's successful result for one input, kept until ``expires_at``."""
+
+    key: str  # sha256 of function, plugin version and canonical input (meter.cache_key)
+    function: str
+    plugin_version: str
+    result_json: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored,
+    so a reader of the database cannot take over a session."""
+
+    token_hash: str
+    user: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime  # moved on by use (at most about once a minute)
+    expires_at: datetime  # absolute: never moved
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        return self.ended_at is None and now < self.idle_expires_at and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    """At most ``limit`` attempts per ``window_seconds`` under ``key`` (e.g. an account or a
+    client address); the window starts at the key's first attempt."""
+
+    key: str
+    limit: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class FailedCall:
+    """A call that did not succeed, with why (for admins; the user sees only ``error``)."""
+
+    call_id: str
+    started_at: datetime
+    function: str
+    user: str
+    status: str
+    error: str | None  # what the user was told
+    detail: str | None  # the exception, its traceback, the worker's end
+
+
 class Store(abc.ABC):
     """Persistence for users, tokens, calls and admin state."""
 
-    #: Where running calls' holds live (see the module docstring).
+    #: Where running calls' holds live: "durable" (written as the call starts) or "memory"
+    #: (reserved in this process, written with the whole call as it ends).
     holds: HoldsMode = "durable"
     #: Whether other processes may write the same database meanwhile (PostgreSQL replicas).
     #: When False, a call still "running" when the store opens was cut short by a crash of
@@ -217,11 +290,18 @@ class Store(abc.ABC):
     def ledger(self, user: str | None = None, limit: int = 100) -> list[LedgerEntry]:
         """Newest first."""
 
+    @abc.abstractmethod
+    def ledger_of_kinds(
+        self, kinds: tuple[LedgerKind, ...], since: datetime | None = None, limit: int = 1000,
+    ) -> list[LedgerEntry]:
+        """Ledger entries of the given kinds (e.g. grants and adjustments, the admin's
+        side of the ledger), at or after ``since``, newest first."""
+
     # -- calls ------------------------------------------------------------------------
     @abc.abstractmethod
     def begin_call(self, call: NewCall, fresh: bool = False) -> CallRecord | None:
-        """Hold the call's cost: durably (the call row and the hold, in one transaction) or,
-        with holds in memory, as a reservation that finish_call writes.
+        """Hold the call's cost (in the database, or as a reservation in memory that
+        finish_call writes with the whole call).
 
         Returns None when the call is new. When the call id exists already, nothing is
         written and the existing record is returned (the idempotent replay; a call still
@@ -235,10 +315,8 @@ class Store(abc.ABC):
         self, call: NewCall, status: CallStatus, latency_ms: float,
         result_json: str | None = None, error: str | None = None, cached: bool = False,
     ) -> Settled | None:
-        """Settle a running call: capture its hold on success, release it otherwise. With
-        holds in memory this writes the whole call once (a store may make it durable in a
-        journal first and write the tables behind the caller). ``cached`` marks a
-        call answered from the result cache (the calls table's ``cached`` column).
+        """Settle a running call: capture its hold on success, release it otherwise.
+        ``cached`` marks a call answered from the result cache.
 
         ``call`` is what was passed to begin_call: the caller knows the user, cost and
         function of the call it settles, so the store need not read them back. Returns
@@ -249,8 +327,7 @@ class Store(abc.ABC):
 
         Raises StorageUnavailableError when the outcome cannot be made durable (a full
         disk, an I/O error, a lost database): the call must then not be answered as
-        succeeded, and nothing of it may stay charged (with holds in memory its
-        reservation is released and nothing is written).
+        succeeded, and nothing of it may stay charged.
         """
 
     @abc.abstractmethod
@@ -266,12 +343,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def record_failure(self, call_id: str, detail: str) -> None:
-        """Keep why a call failed, for admins (store/call_failures.py)."""
+        """Keep why a call failed, for admins: written once the call is settled, apart from
+        the ledger (a crash in between loses the detail, never a token); a replay of the
+        call keeps the first."""
 
     @abc.abstractmethod
     def failed_calls(self, limit: int = 100, function: str | None = None,
                      user: str | None = None) -> list[FailedCall]:
-        """The latest calls that did not succeed, with their detail (FailedCall)."""
+        """The latest calls that did not succeed, newest first, with their detail."""
 
     @abc.abstractmethod
     def release_abandoned(self, deadline_before: datetime | None, reason: str) -> list[str]:
@@ -279,8 +358,7 @@ class Store(abc.ABC):
 
         Used at start-up with None when the store is not shared (a crash left them; on a
         shared store they may be other replicas' live calls) and by the periodic sweep.
-        With holds in memory, running calls are written as abandoned (hold and release),
-        once.
+        Each is settled once: written as abandoned, its hold released.
         """
 
     # -- admin state ------------------------------------------------------------------
@@ -340,43 +418,7 @@ class Store(abc.ABC):
         """Journal files set aside at start-up (an engine without a journal has none)."""
         return []
 
-    # -- queries added for the portals (engines may override with one query) -----------
-    def ledger_of_kinds(
-        self, kinds: tuple[LedgerKind, ...], since: datetime | None = None, limit: int = 1000,
-    ) -> list[LedgerEntry]:
-        """Ledger entries of the given kinds (e.g. grants and adjustments, the admin's
-        side of the ledger), at or after ``since``, newest first.
-
-        This default pages through ``ledger()``; an engine should answer it in one query.
-        """
-        wanted = set(kinds)
-        entries = [entry for entry in self.ledger(None, limit=1_000_000)
-                   if entry.kind in wanted and (since is None or entry.at >= since)]
-        return entries[:limit]
-
-
-# -- REST API keys (schema migration 3) -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A user's API key as stored: the secret itself is never kept, only its hash."""
-
-    key_id: str
-    user: str
-    name: str
-    secret_hash: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-
-class ApiStore(abc.ABC):
-    """What the REST API needs beyond the Store contract (DuckDB implements it)."""
-
+    # -- REST API keys and metrics ------------------------------------------------------
     @abc.abstractmethod
     def create_api_key(self, key: ApiKey, actor: str) -> None:
         """Store a new key and log its creation (never the hash) in the audit log."""
@@ -396,39 +438,8 @@ class ApiStore(abc.ABC):
     def call_metrics(self, buckets_ms: tuple[float, ...]) -> list[CallMetrics]:
         """Totals per function and status since the store began, for /api/metrics."""
 
-
-@dataclass(frozen=True)
-class CallMetrics:
-    function: str
-    status: str
-    calls: int
-    tokens: int  # tokens captured (successful calls' costs)
-    latency_sum_ms: float
-    latency_count: int  # calls with a measured latency (finished ones)
-    buckets: tuple[int, ...]  # cumulative counts of latency_ms <= each bound
-
-
-# -- the result cache (schema migration 4) ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class CachedResult:
-    """One function's successful result for one input, kept until ``expires_at``."""
-
-    key: str  # sha256 of function, plugin version and canonical input (meter.cache_key)
-    function: str
-    plugin_version: str
-    result_json: str
-    created_at: datetime
-    expires_at: datetime
-
-
-class ResultCacheStore(abc.ABC):
-    """Where cacheable functions' results are kept. In the store (not in memory), so
-    replicas on one PostgreSQL share it. A store without it simply has no cache: the meter
-    runs every call. Every method is a statement or two; the meter treats any error raised
-    here as a miss, never as a failed call."""
-
+    # -- the result cache: every method is a statement or two; the meter treats any error
+    # raised here as a miss, never as a failed call --------------------------------------
     @abc.abstractmethod
     def cache_get(self, key: str, now: datetime) -> CachedResult | None:
         """The entry under ``key`` if it expires after ``now``; an expired one is never
@@ -453,42 +464,7 @@ class ResultCacheStore(abc.ABC):
         and by the sweep; with replicas of different versions (a rolling upgrade) each
         drops the other's entries, which only costs misses."""
 
-
-# -- portal sessions and sign-in throttling (schema migration 6) ------------------------
-
-
-@dataclass(frozen=True)
-class PortalSession:
-    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored,
-    so a reader of the database cannot take over a session."""
-
-    token_hash: str
-    user: str
-    created_at: datetime
-    last_seen_at: datetime
-    idle_expires_at: datetime  # moved on by use (at most about once a minute)
-    expires_at: datetime  # absolute: never moved
-    ended_at: datetime | None = None
-    end_reason: str | None = None
-
-    def live(self, now: datetime) -> bool:
-        return self.ended_at is None and now < self.idle_expires_at and now < self.expires_at
-
-
-@dataclass(frozen=True)
-class ThrottleRule:
-    """At most ``limit`` attempts per ``window_seconds`` under ``key`` (e.g. an account or a
-    client address); the window starts at the key's first attempt."""
-
-    key: str
-    limit: int
-    window_seconds: float
-
-
-class SessionStore(abc.ABC):
-    """Portal sessions and sign-in throttling, in the store so replicas on one PostgreSQL
-    agree on both."""
-
+    # -- portal sessions and sign-in throttling (shared by replicas) ---------------------
     @abc.abstractmethod
     def create_portal_session(self, session: PortalSession) -> None: ...
 

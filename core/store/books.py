@@ -1,16 +1,54 @@
-"""Judging the books: the checks every engine's verify_books applies to what its SQL found.
-
-Each engine gathers the facts in its own dialect (per call: how many holds, captures and
-releases, their amounts, the call's status and cost); the rules of a sound ledger live here
-once, so DuckDB and PostgreSQL cannot drift apart in what they call a problem.
+"""Judging the books: verify_books' queries and the rules of a sound ledger, once for both
+engines, so DuckDB and PostgreSQL cannot drift apart in what they call a problem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .base import BooksReport
+
+Query = Callable[[str], list[tuple[Any, ...]]]
+
+
+def check_books(query: Query) -> BooksReport:
+    """Run the checks with ``query`` (one statement's rows, all in one snapshot, so calls
+    written meanwhile cannot skew the sums)."""
+    report = BooksReport()
+    report.accounts = query("SELECT count(*) FROM accounts")[0][0]
+    report.ledger_entries = query("SELECT count(*) FROM ledger")[0][0]
+    drift = query(
+        "SELECT coalesce(a.user_name, l.user_name), a.balance, l.total FROM accounts a "
+        "FULL OUTER JOIN (SELECT user_name, sum(amount)::BIGINT AS total FROM ledger "
+        "GROUP BY user_name) l ON l.user_name = a.user_name "
+        "WHERE a.balance IS DISTINCT FROM coalesce(l.total, 0)")
+    for user, balance, total in drift:
+        report.problems.append(f"{user}: balance {balance} but ledger sums to {total}")
+    for user, balance in query("SELECT user_name, balance FROM accounts WHERE balance < 0"):
+        report.problems.append(f"{user}: negative balance {balance}")
+    # Each row's balance_after is its account's running total in id order: both engines
+    # draw a ledger id only once the account's change is decided.
+    for user, entry, said, total in query(
+            "SELECT user_name, id, balance_after, total FROM (SELECT user_name, id, "
+            "balance_after, (sum(amount) OVER (PARTITION BY user_name ORDER BY id))::BIGINT "
+            "AS total FROM ledger) t WHERE balance_after <> total ORDER BY id LIMIT 10"):
+        report.problems.append(
+            f"{user}: ledger entry {entry} says {said} after it, but the running total is {total}")
+    judge_holds(query(
+        "SELECT l.call_id, count(*) FILTER (WHERE kind = 'hold'), "
+        "count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'release'), "
+        "coalesce(sum(amount) FILTER (WHERE kind = 'hold'), 0)::BIGINT, "
+        "coalesce(sum(amount) FILTER (WHERE kind = 'capture'), 0)::BIGINT, "
+        "coalesce(sum(amount) FILTER (WHERE kind = 'release'), 0)::BIGINT, "
+        "max(c.status), max(c.cost) FROM ledger l LEFT JOIN calls c ON c.call_id = l.call_id "
+        "WHERE l.call_id IS NOT NULL GROUP BY l.call_id"), report)
+    judge_unheld_calls(query(
+        "SELECT c.call_id FROM calls c WHERE c.cost > 0 AND NOT EXISTS "
+        "(SELECT 1 FROM ledger l WHERE l.call_id = c.call_id AND l.kind = 'hold')"), report)
+    judge_negative_costs(query(
+        "SELECT call_id, cost FROM calls WHERE cost < 0 ORDER BY call_id LIMIT 100"), report)
+    return report
 
 # One row per call id in the ledger: call_id, holds, captures, releases, held, captured,
 # released (the three amounts), the call's status and cost (None if the call log lacks it).

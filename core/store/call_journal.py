@@ -1,32 +1,11 @@
 """The call journal: a finished call is made durable here before its caller hears the outcome.
 
-Why it exists: writing a whole call to DuckDB (its call row, two ledger rows, the balance,
-and the commit) costs 6-9 ms of CPU on these machines, almost all of it DuckDB's fixed
-cost per statement (docs/benchmarks.md), so a call that waited for that commit could not
-return in 3 ms. A call that returned before any commit would be lost to a crash: charged
-nowhere, missing from its user's history. So the store appends each finished call to this
-file as one line, syncs it (one ``fdatasync``, shared by the calls that arrive meanwhile:
-group commit), returns, and writes the calls to the tables behind the caller's back
-(write_behind.py). On the next start the store writes every journaled call the tables do
-not have yet (journal_replay.py), and only then deletes the journal.
-
-The file is a sequence of segments, ``<store>.calls-journal.<n>``, each a list of lines
-``<crc32 hex> <json>``. A segment is deleted once every call in it is committed to the
-tables and it is not the one being appended to, so the journal stays small under a
-steady load. A line cut short by a crash (a call that never returned) fails its checksum
-and is ignored.
-
-Every write and sync is checked. A line that is not wholly written (a short write, ENOSPC,
-EFBIG, EIO) or not synced refuses its call (StorageUnavailableError): the caller is never
-told it succeeded, and the line must never be replayed. So the segment is cut back to its
-last good length, and the next line cannot be glued to a partial one; after a failed sync
-(whose data the page cache may have dropped) the segment is cut back to what the last good
-sync covered and takes no more lines. If a cut fails too, the segment is quarantined at
-once, so the next start cannot replay a refused call.
-
-A segment found at start with a damaged line or a bad entry is quarantined: renamed to
-``<segment>.quarantined-<UTC time>``, its reasons written beside it (``.why``), logged, and
-listed for admins; never deleted.
+A sequence of segment files, ``<store>.calls-journal.<n>``, each a list of lines
+``<crc32 hex> <json>``: appended and synced (one ``fdatasync`` shared by the calls that
+arrive meanwhile), deleted once the tables have every call in them, read back at start
+(journal_replay.py), and quarantined (``.quarantined-<UTC time>``, reasons beside it in
+``.why``) when anything in them is wrong. Every write and sync is checked; a failed one
+refuses its call. docs/duckdb.md says why the journal exists and how it handles faults.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ valid line with a missing field or a negative cost). So every entry is checked b
 written: required fields present and typed, a known final status, a cost >= 0, ``charged``
 (when the entry says it) consistent with the status, its user known, and, for a call that
 captures, tokens to cover it. The ledger rows are made from the checked status and cost
-(ledger_writes.write_records), so they are consistent with them: a hold of the cost, then
+(ledger_writes.write_finished), so they are consistent with them: a hold of the cost, then
 a capture only for a succeeded call, else a release of the whole cost.
 
 A bad entry is skipped and kept: its segment is quarantined (call_journal.quarantine), as
@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import InsufficientTokensError, UnknownUserError
 from .base import FINAL_STATUSES, NewCall
 from .call_journal import CallJournal, Leftover
-from .ledger_writes import Record
+from .ledger_writes import FinishedCall
 from .reservations import Reservation, ReservationBook
 
 log = logging.getLogger("tokenworks.store")
@@ -87,12 +87,12 @@ def call_of(entry: dict[str, Any]) -> NewCall:
 def replay(
     journal: CallJournal, book: ReservationBook, *,
     stored: Callable[[list[str]], set[str]], users: Callable[[set[str]], set[str]],
-    write: Callable[[list[Record]], None],
+    write: Callable[[list[FinishedCall]], list[BaseException | None]],
 ) -> None:
     """Write the leftover segments' good calls the tables lack, then delete each segment,
     or quarantine it if anything in it was wrong. ``stored`` answers which call ids the
-    tables have, ``users`` which user names exist; ``write`` writes records in one
-    transaction (raising if it cannot)."""
+    tables have, ``users`` which user names exist; ``write`` writes calls and answers
+    each one's error (None: written)."""
     leftovers = journal.leftovers()
     if not leftovers:
         return
@@ -110,7 +110,7 @@ def replay(
     present = stored([entry["call_id"] for _, _, entry in checked])
     known = users({entry["user"] for _, _, entry in checked})
     seen: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[Leftover, int, Record]] = []
+    todo: list[tuple[Leftover, int, FinishedCall]] = []
     already = 0
     for leftover, number, entry in checked:
         problem = None
@@ -148,48 +148,33 @@ def _said(line: int, problem: str) -> str:
     return f"line {line}: {problem}" if line else problem
 
 
-def _record(entry: dict[str, Any], book: ReservationBook) -> Record:
+def _record(entry: dict[str, Any], book: ReservationBook) -> FinishedCall:
     call = call_of(entry)
     if entry["status"] == "succeeded":
         # Its tokens must still be there: the call held them when it ran.
         reservation, _ = book.reserve_call(call)
     else:  # it captures nothing: its tokens were freed when it ended
         reservation = Reservation(call.user, call.cost, call, call.started_at, freed=True)
-    return Record(reservation, entry["status"], entry["latency_ms"], entry["result_json"],
-                  entry["error"], entry["actor"], cached=entry["cached"],
-                  finished_at=datetime.fromisoformat(entry["finished_at"]))
+    return FinishedCall(reservation, entry["status"], entry["latency_ms"],
+                        entry["result_json"], entry["error"], entry["actor"],
+                        cached=entry["cached"],
+                        finished_at=datetime.fromisoformat(entry["finished_at"]))
 
 
 def _write_all(
-    todo: list[tuple[Leftover, int, Record]], book: ReservationBook,
-    write: Callable[[list[Record]], None],
+    todo: list[tuple[Leftover, int, FinishedCall]], book: ReservationBook,
+    write: Callable[[list[FinishedCall]], list[BaseException | None]],
 ) -> list[tuple[Leftover, int, str]]:
-    """All in one transaction, or one by one if that fails; returns those not written.
-    If none can be written, the fault is the store's, not theirs: that is raised, and the
-    journal stays as it is for the next start."""
+    """Write them (the store's writer batches them and isolates a failing one); returns
+    those not written. If none can be written, the fault is the store's, not theirs: that
+    is raised, and the journal stays as it is for the next start."""
     try:
-        return _write_each(todo, write) if todo else []
+        errors = write([record for _, _, record in todo]) if todo else []
     finally:
         for _, _, record in todo:
             book.cancel(record.reservation)  # no-op once committed
-
-
-def _write_each(
-    todo: list[tuple[Leftover, int, Record]], write: Callable[[list[Record]], None],
-) -> list[tuple[Leftover, int, str]]:
-    try:
-        write([record for _, _, record in todo])
-        return []
-    except Exception:
-        log.warning("call journal: the leftover calls could not be written together; "
-                    "writing them one by one", exc_info=True)
-    failed, last = [], None
-    for leftover, number, record in todo:
-        try:
-            write([record])
-        except Exception as error:
-            failed.append((leftover, number, f"{type(error).__name__}: {error}"))
-            last = error
-    if last is not None and len(failed) == len(todo):
-        raise last
+    failed = [(leftover, number, f"{type(error).__name__}: {error}")
+              for (leftover, number, _), error in zip(todo, errors, strict=True) if error]
+    if failed and len(failed) == len(todo):
+        raise next(error for error in errors if error is not None)
     return failed

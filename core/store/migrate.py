@@ -18,8 +18,8 @@ from psycopg import sql
 
 from ..errors import TokenworksError
 from .duckdb_store import DuckDBStore
-from .postgres_schema import LATEST as POSTGRES_LATEST
 from .postgres_store import PostgresStore
+from .schema import LATEST
 
 # Parents before children; state_version is a one-row table updated in place. The result
 # cache is not copied: it is a cache, and refills on the first calls.
@@ -42,10 +42,10 @@ class MigrationReport:
 
 def migrate_store(source: DuckDBStore, target: PostgresStore) -> MigrationReport:
     """Copy ``source`` into ``target`` (which must be empty) and compare the two."""
-    if source.schema_version() > POSTGRES_LATEST:
+    if source.schema_version() > LATEST:
         raise TokenworksError(
             f"the DuckDB store is at schema version {source.schema_version()}, but this "
-            f"PostgreSQL schema knows versions up to {POSTGRES_LATEST}: upgrade tokenworks")
+            f"version of tokenworks knows versions up to {LATEST}: upgrade tokenworks")
     refuse_non_empty(target)
     report = MigrationReport()
     with psycopg.connect(target.url, connect_timeout=10) as conn, conn.transaction():
@@ -93,8 +93,8 @@ def _copy_table(source: DuckDBStore, conn: psycopg.Connection, table: str) -> in
 def _rows(source: DuckDBStore, table: str, columns: list[str]) -> Iterator[tuple]:
     """The table's rows, a batch at a time (call results can be large)."""
     listed = ", ".join(f'"{column}"' for column in columns)
-    with source._cursor() as cursor:
-        cursor.execute(f"SELECT {listed} FROM {table} ORDER BY ALL")
+    with source._snapshot() as tx:
+        cursor = tx.execute(f"SELECT {listed} FROM {table} ORDER BY ALL")
         while batch := cursor.fetchmany(BATCH):
             yield from batch
 

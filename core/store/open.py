@@ -16,31 +16,28 @@ log = logging.getLogger("tokenworks.store")
 
 
 def open_store(config: RegistryConfig) -> Store:
+    if config.store.holds is not None:
+        # Each engine keeps holds where it must (docs/duckdb.md); the key stays accepted
+        # so that registries written before it went on loading.
+        log.warning("registry.toml: [store] holds is no longer used and is ignored; DuckDB "
+                    "keeps running calls' holds in memory, PostgreSQL in the database")
     location = config.store_path()
     if is_postgres_url(location):
         # A connection for each call that may be settling at once, plus the portals' and
         # routes' reads.
         workers = config.workers
-        return open_postgres(location, pool_size=workers.count + workers.spare_count() + 4,
-                             holds=config.store.holds)
+        return open_postgres(location, pool_size=workers.count + workers.spare_count() + 4)
     from .duckdb_store import DuckDBStore
 
-    return DuckDBStore(location, config.store.holds)
+    return DuckDBStore(location)
 
 
-def open_postgres(url: str, pool_size: int = 10, holds: str = "durable") -> Store:
-    """The PostgreSQL store. Its holds are always durable: holds in memory are sound only
-    for a database one process owns (reservations.py), and replicas share PostgreSQL, so a
-    hold kept in one replica's memory would let another spend the same tokens. A registry
-    saying holds = "memory" (the DuckDB default `tokenworks init` writes) is overridden
-    rather than refused, so `--store postgresql://...` works with any registry."""
+def open_postgres(url: str, pool_size: int = 10) -> Store:
+    """The PostgreSQL store (psycopg is an optional dependency)."""
     try:
         from .postgres_store import PostgresStore
     except ImportError:
         raise ConfigError(
             "the store is a PostgreSQL URL but psycopg is not installed: "
             "pip install 'tokenworks[postgres]'") from None
-    if holds != "durable":
-        log.info("PostgreSQL keeps holds durable (replicas share it); "
-                 "ignoring [store] holds = %r", holds)
     return PostgresStore(url, pool_size=pool_size)

@@ -1,14 +1,6 @@
-"""The reservation book: holds kept in memory, for a store with one writer process.
-
-Why holds may live in memory: a durable hold exists so that other processes see the
-reservation and so that it survives a crash. A DuckDB file has one writer process (DuckDB's
-file lock enforces it), so there is nobody else to see it; and a crash loses an in-memory
-hold together with the unfinished call it protected, whose call row and ledger rows are
-then never written: nothing is held and nothing is lost after a restart. The call is
-written once, when it ends, in one transaction (call row with its final status, the hold
-and capture-or-release ledger rows, the balance change).
-
-What the book must guarantee instead of the durable debit:
+"""The reservation book: running calls' holds kept in memory, for a store whose database
+one process owns (why that is sound: docs/duckdb.md). What it guarantees instead of a
+durable debit:
 
 - available = durable balance - outstanding holds, checked and reserved under one lock,
   so concurrent calls can never reserve more than the balance (the capture can never hit
@@ -186,7 +178,7 @@ class ReservationBook:
 
     def balance_after_finished(self, user: str) -> int:
         """The balance once every finished call is in the tables: the durable balance less
-        what the succeeded calls on their way there capture (write-behind)."""
+        what the succeeded calls on their way there capture."""
         with self._lock:
             self._available(user)
             on_the_way = sum(r.amount for r in self._calls.values() if r.user == user

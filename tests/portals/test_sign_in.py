@@ -144,11 +144,11 @@ def test_the_store_keeps_a_hash_of_the_token_and_no_key(portal, client) -> None:
     sign_in(client, "admin", "admin-password")
     cookie = client.cookies[sessions.COOKIE]
     token = cookie.rsplit(".", 1)[0]  # itsdangerous: token.signature
-    rows = host._store._peek("SELECT token_hash, user_name FROM portal_sessions")
+    rows = host._store._read("SELECT token_hash, user_name FROM portal_sessions")
     assert rows and all(row[0] != token and token not in row[0] for row in rows)
     assert host._store.get_setting("portal.session_key") is None
     key = host.secret.current().decode()
-    dumped = host._store._peek("SELECT string_agg(value, ' ') FROM settings")[0][0] or ""
+    dumped = host._store._read("SELECT string_agg(value, ' ') FROM settings")[0][0] or ""
     assert key not in dumped
 
 

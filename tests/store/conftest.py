@@ -1,6 +1,6 @@
 """Every store engine behind one fixture, so one contract suite runs against each of them:
-DuckDB with holds in memory (its default), DuckDB with durable holds, and PostgreSQL on a
-throwaway database ($TOKENWORKS_TEST_POSTGRES, see tests/pgserver.py)."""
+DuckDB (holds in memory) and PostgreSQL (durable holds) on a throwaway database
+($TOKENWORKS_TEST_POSTGRES, see tests/pgserver.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,13 @@ from pgserver import throwaway_database
 
 from tokenworks.store import DuckDBStore, Store
 
-ENGINES = ["duckdb-memory", "duckdb-durable", "postgres"]
-DURABLE_ENGINES = ["duckdb-durable", "postgres"]
+ENGINES = ["duckdb", "postgres"]
 
 
 @dataclass
 class Engine:
     name: str
     location: str  # a DuckDB file or a PostgreSQL URL
-    holds: str
 
     @property
     def postgres(self) -> bool:
@@ -34,7 +32,7 @@ class Engine:
             from tokenworks.store.postgres_store import PostgresStore
 
             return PostgresStore(self.location, pool_size=4)
-        return DuckDBStore(self.location, holds=self.holds)
+        return DuckDBStore(self.location)
 
     def raw(self, store: Store, *statements: str) -> list[tuple[Any, ...]]:
         """Run SQL behind the store's back (as a bug or a person with a SQL shell could);
@@ -70,20 +68,13 @@ class Engine:
 def _engine(name: str, tmp_path: Path) -> Iterator[Engine]:
     if name == "postgres":
         with throwaway_database() as url:
-            yield Engine(name, url, "durable")
+            yield Engine(name, url)
     else:
-        yield Engine(name, str(tmp_path / "store.duckdb"), name.removeprefix("duckdb-"))
+        yield Engine(name, str(tmp_path / "store.duckdb"))
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with _engine(request.param, tmp_path) as made:
-        yield made
-
-
-@pytest.fixture(params=DURABLE_ENGINES)
-def durable_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """The engines whose running calls' holds are in the database."""
     with _engine(request.param, tmp_path) as made:
         yield made
 
@@ -97,12 +88,5 @@ def pg_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def store(engine: Engine) -> Iterator[Store]:
     opened = engine.open()
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def durable_store(durable_engine: Engine) -> Iterator[Store]:
-    opened = durable_engine.open()
     yield opened
     opened.close()

@@ -1,16 +1,13 @@
-"""Group commit: concurrent writes share transactions, and batching changes no outcome.
+"""DuckDB's one writer: queued writes share a transaction, and batching changes no outcome.
 
-The writer (core/store/group_commit.py) runs the writes that queue up meanwhile as one
+The writer thread (core/store/duckdb_writer.py) runs every write queued meanwhile as one
 transaction; if anything in it fails, it rolls the whole batch back and reruns each write
-alone. These tests make batches on purpose: ``one_batch`` keeps the writer busy with a
-transaction that waits until every given write is queued, so the next leader takes them
-all at once. Then they check that results and exceptions reach the right caller, that a
-refusal costs nobody else anything, and that the books balance.
-
-Most tests here batch durable holds and settlements (the store's holds="durable" mode, two
-writes per call); the last ones batch whole calls written once, with holds in memory: those
-reach the tables from the write-behind thread (core/store/write_behind.py), which takes
-every call that finished while the writer was busy into its next transaction.
+alone, retrying conflicts. These tests make batches on purpose: ``one_batch`` keeps the
+writer busy with a transaction that waits until every given write is queued, so the next
+transaction takes them all at once. Then they check that results and exceptions reach the
+right caller, that a refusal costs nobody else anything, and that the books balance.
+Finished calls are submitted without waiting (they are journaled first): the last tests
+batch those.
 """
 
 from __future__ import annotations
@@ -24,26 +21,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from conftest import busy_writer, run_threads
 
-from tokenworks.errors import InsufficientTokensError, UnknownUserError
-from tokenworks.store import DuckDBStore, NewCall, utcnow
-from tokenworks.store.ledger_writes import COLUMNWISE_FROM, Record, Records
+from tokenworks.errors import InsufficientTokensError, TokenworksError, UnknownUserError
+from tokenworks.store import DuckDBStore, NewCall, duckdb_store, utcnow
+from tokenworks.store.ledger_writes import COLUMNWISE_FROM
 
 THREADS = 8
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb", holds="durable")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def memory_store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    opened = DuckDBStore(tmp_path / "store.duckdb")
     yield opened
     opened.close()
 
@@ -59,7 +50,7 @@ def new_call(call_id: str, user: str = "ann", cost: int = 3, input_hash: str = "
 def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
     """Run each write on its own thread so that all of them land in one batch.
 
-    Each write must make exactly one store write. Returns each one's result, or the
+    Each write must queue exactly one store write. Returns each one's result, or the
     exception it raised, in order.
     """
     outcomes: list[Any] = [None] * len(writes)
@@ -75,12 +66,13 @@ def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 10
-        while len(store._writer._queue) < len(writes):
+        while store._writer.queued() < len(writes):
             assert time.monotonic() < deadline, "the writes never queued up"
             time.sleep(0.001)
     for thread in threads:
         thread.join(10)
         assert not thread.is_alive()
+    store._writer.wait()
     return outcomes
 
 
@@ -88,13 +80,12 @@ def finish_behind_a_busy_writer(store: DuckDBStore, *finishes: Callable[[], Any]
     """Finish calls while the writer is busy, then let it go; returns their results.
 
     Each finish returns at once (the call is journaled, not yet in the tables), so the
-    write-behind thread finds them queued: the first it took may go alone, the rest go
-    together in the next transaction.
+    writer finds them all queued and takes them into its next transaction.
     """
     with busy_writer(store):
         outcomes = [finish() for finish in finishes]
-        assert store._behind.pending() == len(finishes)  # answered, not written yet
-    store._await_pending()
+        assert store._writer.queued() == len(finishes)  # answered, not written yet
+    store._writer.wait()
     return outcomes
 
 
@@ -119,48 +110,43 @@ def assert_books(store: DuckDBStore) -> None:
 # -- batching happens ---------------------------------------------------------------
 
 
-def test_a_lone_caller_gets_a_transaction_per_write_and_never_waits(store):
+def test_a_lone_caller_gets_a_transaction_per_write(store):
     store.create_user("ann", "user", "x", 100, actor="t")
     before = store.write_stats
     for i in range(10):
-        call = new_call(f"c{i}")
-        store.begin_call(call)
-        store.finish_call(call, "succeeded", 1.0, "[]")
+        store.adjust_balance("ann", 1, "grant", "admin", f"gift {i}")
 
     counts = delta(before, store.write_stats)
-    assert counts["requests"] == counts["transactions"] == 20
-    assert counts["batches"] == counts["delays"] == 0
+    assert counts["requests"] == counts["transactions"] == 10
+    assert counts["batches"] == counts["splits"] == 0
+    assert store.balance("ann") == 110
 
 
 def test_writes_queued_together_commit_as_one_transaction(store):
     for user in ("ann", "bo", "cy"):
         store.create_user(user, "user", "x", 10, actor="t")
-    calls = [new_call(f"c-{user}", user) for user in ("ann", "bo", "cy")]
     before = store.write_stats
 
     outcomes = one_batch(
         store,
-        *(lambda call=call: store.begin_call(call) for call in calls),
-        lambda: store.adjust_balance("ann", 5, "grant", "admin", "gift"),
+        *(lambda user=user: store.adjust_balance(user, 5, "grant", "admin", "gift")
+          for user in ("ann", "bo", "cy")),
+        lambda: store.set_function_override("probe_ok", "cost", 4, 3, "admin", "dearer"),
     )
 
-    # Concurrent writes may commit in any order; in a batch, closures such as the grant
-    # run first, then the settlements, then the holds.
-    assert outcomes == [None, None, None, 15]
+    assert outcomes == [15, 15, 15, None]
     counts = delta(before, store.write_stats)
     # The writer-holding transaction, then one for all four writes.
     assert (counts["requests"], counts["transactions"], counts["batches"]) == (5, 2, 1)
     assert counts["splits"] == 0
-    assert [store.balance(u) for u in ("ann", "bo", "cy")] == [12, 7, 7]
+    assert [store.balance(u) for u in ("ann", "bo", "cy")] == [15, 15, 15]
     assert_books(store)
 
 
-@pytest.mark.parametrize("holds", ["durable", "memory"])
-def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
+def test_eight_threads_of_metered_calls_share_transactions(make_host):
     # Eight calls of the function may run at once, so that eight threads' writes meet.
-    host = make_host("meter_probe.py", sweep=False, holds=holds,
+    host = make_host("meter_probe.py", sweep=False,
                      registry="[workers]\ncount = 8\n[functions.probe_maybe]\nconcurrency = 8\n")
-    assert host._store.holds == holds
     users = [f"u{i}" for i in range(THREADS)]
     for user in users:
         host._store.create_user(user, "user", "x", 1_000, actor="test")
@@ -173,15 +159,13 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
 
     run_threads(THREADS, work)
 
+    host._store._writer.wait()
     counts = delta(before, host._store.write_stats)
     failures = THREADS * 5  # each keeps why it failed, for admins: one write more
-    if holds == "durable":  # a hold and a settlement per call, batched by the writer
-        assert counts["requests"] == THREADS * 25 * 2 + failures
-        assert counts["batches"] > 0
-    else:  # the whole call, once, in the write-behind thread's batches
-        assert counts["requests"] <= THREADS * 25 + failures
-        assert len(host.calls(limit=1_000)) == THREADS * 25
-    assert counts["transactions"] < THREADS * 25
+    # The whole call, once, and a failure's detail: batched by the writer.
+    assert counts["requests"] == THREADS * 25 + failures
+    assert counts["transactions"] < counts["requests"]
+    assert len(host.calls(limit=1_000)) == THREADS * 25
     for user in users:
         assert host.balance(user) == 1_000 - 2 * 20  # 20 successes at 2 tokens
     assert_books(host._store)
@@ -193,88 +177,90 @@ def test_eight_threads_of_metered_calls_share_transactions(make_host, holds):
 def test_a_refusal_in_a_batch_leaves_the_others_results_intact(store):
     store.create_user("ann", "user", "x", 10, actor="t")
     store.create_user("bo", "user", "x", 10, actor="t")
-    store.create_user("poor", "user", "x", 2, actor="t")
-    settled = new_call("c-settled", "bo")
-    store.begin_call(settled)
+    call = new_call("c-bo", "bo")
+    store.begin_call(call)
     version = store.state_version()
     before = store.write_stats
 
     outcomes = one_batch(
         store,
-        lambda: store.begin_call(new_call("c-ann", "ann")),
-        lambda: store.begin_call(new_call("c-poor", "poor", cost=3)),
-        lambda: store.begin_call(new_call("c-ghost", "ghost")),
-        lambda: store.finish_call(settled, "failed", 1.0, error="boom"),
+        lambda: store.adjust_balance("ann", 5, "grant", "admin", "gift"),
+        lambda: store.adjust_balance("ghost", 5, "grant", "admin", "nobody"),
+        lambda: store.create_user("bo", "user", "x", 99, actor="t"),
+        lambda: store.finish_call(call, "failed", 1.0, error="boom"),
         lambda: store.set_function_override("probe_ok", "cost", 4, 3, "admin", "dearer"),
-        lambda: store.adjust_balance("ann", -50, "adjustment", "admin", "too much"),
+        lambda: store.set_role("ghost", "admin", "admin", "promote"),
     )
 
-    assert outcomes[0] is None
-    assert isinstance(outcomes[1], InsufficientTokensError)
-    assert "poor" in str(outcomes[1])
-    assert isinstance(outcomes[2], UnknownUserError)
+    assert outcomes[0] == 15
+    assert isinstance(outcomes[1], UnknownUserError)
+    assert isinstance(outcomes[2], TokenworksError) and "exists already" in str(outcomes[2])
     assert outcomes[3] is not None  # settled
     assert outcomes[4] is None
-    assert isinstance(outcomes[5], InsufficientTokensError)
+    assert isinstance(outcomes[5], UnknownUserError)
     counts = delta(before, store.write_stats)
     assert counts["splits"] == 1  # the batch failed as a whole, then each ran alone
     assert counts["transactions"] == 1 + 3  # the blocker, then the three that succeed
 
     # The refused writes wrote nothing ...
-    assert store.balance("poor") == 2
-    assert [e.kind for e in store.ledger("poor")] == ["grant"]
-    assert store.get_call("c-poor") is None and store.get_call("c-ghost") is None
     assert store.get_user("ghost") is None
+    assert store.balance("bo") == 10 and store.get_user("bo").role == "user"
     # ... and the others all took effect, once.
-    assert store.balance("ann") == 7
-    assert store.get_call("c-ann").status == "running"
-    assert store.balance("bo") == 10
+    assert store.balance("ann") == 15
     assert [e.kind for e in store.ledger("bo")] == ["release", "hold", "grant"]
+    assert store.get_call("c-bo").status == "failed"
     assert store.function_overrides()["probe_ok"].cost == 4
-    assert store.state_version() == version + 1
+    assert store.state_version() == version + 2
     assert_books(store)
 
 
-def test_a_duplicate_call_id_in_a_batch_is_charged_once(store):
-    store.create_user("ann", "user", "x", 20, actor="t")
-    store.begin_call(new_call("c-old"))
+def test_a_conflict_is_rolled_back_and_retried_alone_and_a_refusal_is_not(store):
+    """DuckDB raises a TransactionException on a write-write conflict; with one writer in
+    the process the real one cannot be provoked (docs/duckdb.md), so a write raises it on
+    its first attempt, after changing the account, as a conflict at commit would."""
+    store.create_user("ann", "user", "x", 10, actor="t")
+    attempts: list[int] = []
+
+    def conflicting(tx):
+        attempts.append(1)
+        balance = tx.move("ann", 5, "grant", "admin", "gift")
+        if len(attempts) == 1:
+            raise duckdb.TransactionException("TransactionContext Error: Conflict on update")
+        return balance
+
     before = store.write_stats
+    assert store._write(conflicting) == 15
+    assert len(attempts) == 2
+    assert delta(before, store.write_stats)["retries"] == 1
+    assert [e.amount for e in store.ledger("ann")] == [5, 10]  # the first try rolled back
 
-    outcomes = one_batch(
-        store,
-        lambda: store.begin_call(new_call("c-twice", input_hash="same")),
-        lambda: store.begin_call(new_call("c-twice", input_hash="same")),
-        lambda: store.begin_call(new_call("c-old")),
-        lambda: store.begin_call(new_call("c-new")),
-    )
+    def refused(tx):
+        attempts.append(1)
+        raise InsufficientTokensError("ann", 99, 15)
 
-    new, replayed = sorted(outcomes[:2], key=lambda outcome: outcome is not None)
-    assert new is None
-    assert (replayed.call_id, replayed.status, replayed.cost) == ("c-twice", "running", 3)
-    assert outcomes[2].call_id == "c-old"
-    assert outcomes[3] is None
-    assert delta(before, store.write_stats)["splits"] == 1
-    holds = Counter(e.call_id for e in store.ledger("ann") if e.kind == "hold")
-    assert holds == {"c-old": 1, "c-twice": 1, "c-new": 1}
-    assert store.balance("ann") == 20 - 3 * 3
+    with pytest.raises(InsufficientTokensError):
+        store._write(refused)
+    assert len(attempts) == 3  # a refusal is an answer, not a conflict: never retried
+    assert store.balance("ann") == 15
     assert_books(store)
 
 
-def test_a_call_settled_by_its_worker_and_the_sweep_in_one_batch_is_settled_once(store):
+def test_a_call_settled_by_its_worker_and_the_sweep_at_once_is_settled_once(store):
     store.create_user("ann", "user", "x", 20, actor="t")
-    call = new_call("c-late")
-    store.begin_call(call)
+    for attempt in range(20):
+        call = new_call(f"c-late-{attempt}")
+        store.begin_call(call)
+        outcomes: list[Any] = [None, None]
 
-    outcomes = one_batch(
-        store,
-        lambda: store.finish_call(call, "succeeded", 1.0, "[]"),
-        lambda: store.release_abandoned(None, "swept"),
-    )
+        def settle(index: int, call: NewCall = call, outcomes: list[Any] = outcomes) -> None:
+            outcomes[index] = (store.finish_call(call, "succeeded", 1.0, "[]") if index == 0
+                               else store.release_abandoned(None, "swept"))
 
-    settled_by_worker = outcomes[0] is not None
-    assert settled_by_worker == (outcomes[1] == [])  # exactly one of them settled it
-    kinds = sorted(e.kind for e in store.ledger("ann") if e.call_id == "c-late")
-    assert kinds == ["capture", "hold"] if settled_by_worker else ["hold", "release"]
+        run_threads(2, settle)
+        settled_by_worker = outcomes[0] is not None
+        assert settled_by_worker == (outcomes[1] == [])  # exactly one of them settled it
+        kinds = sorted(e.kind for e in store.ledger("ann", 1000) if e.call_id == call.call_id)
+        assert kinds == (["capture", "hold"] if settled_by_worker else ["hold", "release"])
     assert_books(store)
 
 
@@ -331,6 +317,7 @@ def test_a_mixed_concurrent_run_keeps_the_books(store):
 
     run_threads(THREADS, work)
 
+    store._writer.wait()
     counts = delta(before, store.write_stats)
     assert counts["transactions"] < counts["requests"]
     assert_books(store)
@@ -340,11 +327,10 @@ def test_a_mixed_concurrent_run_keeps_the_books(store):
     assert store.state_version() == version + sum(admin_changes.values())
 
 
-# -- whole calls, written once (holds in memory) ---------------------------------------
+# -- whole calls, written once, behind their callers ---------------------------------------
 
 
-def test_a_call_with_its_hold_in_memory_is_written_once_behind_its_caller(memory_store):
-    store = memory_store
+def test_a_call_with_its_hold_in_memory_is_written_once_behind_its_caller(store):
     store.create_user("ann", "user", "x", 100, actor="t")
     before = store.write_stats
     for i in range(10):
@@ -356,13 +342,13 @@ def test_a_call_with_its_hold_in_memory_is_written_once_behind_its_caller(memory
 
     assert store.balance("ann") == 100 - 3 * 5  # a read waits for the pending writes
     counts = delta(before, store.write_stats)
-    assert 1 <= counts["transactions"] == counts["requests"] <= 10  # one per batch
+    assert counts["requests"] == 10  # one write a call, when it ends
+    assert 1 <= counts["transactions"] <= 10  # one per batch
     assert len(store.list_calls("ann")) == 10
     assert_books(store)
 
 
-def test_whole_calls_queued_together_commit_as_one_transaction(memory_store):
-    store = memory_store
+def test_whole_calls_queued_together_commit_as_one_transaction(store):
     for user in ("ann", "bo"):
         store.create_user(user, "user", "x", 10, actor="t")
     calls = [new_call("c-ann-1", "ann"), new_call("c-ann-2", "ann"), new_call("c-bo", "bo")]
@@ -392,8 +378,7 @@ def test_whole_calls_queued_together_commit_as_one_transaction(memory_store):
     assert_books(store)
 
 
-def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(memory_store):
-    store = memory_store
+def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(store):
     store.create_user("ann", "user", "x", 10, actor="t")
     call = new_call("c-ann")
     store.begin_call(call)
@@ -415,23 +400,19 @@ def test_a_refused_write_in_a_batch_leaves_the_whole_calls_intact(memory_store):
 
 def test_a_call_the_tables_refuse_stays_held_and_is_written_at_the_next_start(
         tmp_path, monkeypatch):
-    store = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    store = DuckDBStore(tmp_path / "store.duckdb")
     store.create_user("ann", "user", "x", 5, actor="t")
     call = new_call("c1", cost=3)
     store.begin_call(call)
-    real_write = store._writer.write
+    def failing_write(*args):
+        raise OSError("disk full")
 
-    def failing_write(op):
-        if isinstance(op, Record | Records):
-            raise OSError("disk full")
-        return real_write(op)
-
-    monkeypatch.setattr(store._writer, "write", failing_write)
+    monkeypatch.setattr(duckdb_store, "write_finished", failing_write)
     assert store.finish_call(call, "succeeded", 1.0, "[]")  # answered: it is journaled
-    store._await_pending()
+    store._writer.wait()
 
     # The tables do not have it; its tokens stay held, so they cannot be spent twice.
-    assert store._peek("SELECT count(*) FROM calls")[0][0] == 0
+    assert store._read("SELECT count(*) FROM calls")[0][0] == 0
     assert store.get_call("c1").status == "succeeded"
     assert store._book.held("ann") == 3
     with pytest.raises(InsufficientTokensError):
@@ -439,7 +420,7 @@ def test_a_call_the_tables_refuse_stays_held_and_is_written_at_the_next_start(
     store.close()
     monkeypatch.undo()
 
-    reopened = DuckDBStore(tmp_path / "store.duckdb", holds="memory")
+    reopened = DuckDBStore(tmp_path / "store.duckdb")
     try:
         assert reopened.get_call("c1").status == "succeeded"
         assert reopened.balance("ann") == 2
@@ -449,10 +430,9 @@ def test_a_call_the_tables_refuse_stays_held_and_is_written_at_the_next_start(
         reopened.close()
 
 
-def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_store):
+def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(store):
     """Twelve calls of two users in one batch take the list-per-column statements: every
     value arrives (NULLs and timestamps included) and the ledger rows keep their order."""
-    store = memory_store
     for user in ("ann", "bo"):
         store.create_user(user, "user", "x", 100, actor="t")
     calls = [new_call(f"c-{i}", ("ann", "bo")[i % 2], cost=i + 1) for i in range(12)]
@@ -489,8 +469,7 @@ def test_a_big_batch_of_whole_calls_is_written_column_wise_and_in_order(memory_s
     assert_books(store)
 
 
-def test_a_failed_call_frees_its_tokens_before_its_release_is_written(memory_store):
-    store = memory_store
+def test_a_failed_call_frees_its_tokens_before_its_release_is_written(store):
     store.create_user("ann", "user", "x", 3, actor="t")
     first, second = new_call("c1", cost=3), new_call("c2", cost=3)
     store.begin_call(first)
