@@ -1,9 +1,9 @@
 """Many threads on one Host and one account: no token may be lost or made up.
 
-DuckDB can lose one of two racing UPDATEs of a row without an error (docs/duckdb.md, "Lost
-updates"); the store serializes writes to prevent it. These tests would catch a change that
-lets two balance writes race again, on DuckDB's one writer with holds in memory (one write
-a call, reservations in memory).
+DuckDB can lose one of two racing UPDATEs of a row without an error (docs/architecture.md,
+"Racing updates can be lost"); the store serializes writes to prevent it. These tests
+would catch a change that lets two balance writes race again, on DuckDB's one writer with
+holds in memory (one write a call, reservations in memory).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_threads_calling_one_host_charge_each_successful_call_id_once(make_host,
 
 
 def test_mixed_debits_refunds_and_grants_on_one_account_lose_nothing(make_host):
-    """The lost-update regression (docs/duckdb.md), straight on the store: holds and captures,
+    """The lost-update regression (docs/architecture.md), straight on the store: holds and captures,
     holds and releases, grants and take-backs all racing on the same row."""
     host = make_host("meter_probe.py", sweep=False)
     store = host._store

@@ -216,7 +216,7 @@ def test_a_refusal_in_a_batch_leaves_the_others_results_intact(store):
 
 def test_a_conflict_is_rolled_back_and_retried_alone_and_a_refusal_is_not(store):
     """DuckDB raises a TransactionException on a write-write conflict; with one writer in
-    the process the real one cannot be provoked (docs/duckdb.md), so a write raises it on
+    the process the real one cannot be provoked (docs/architecture.md), so a write raises it on
     its first attempt, after changing the account, as a conflict at commit would."""
     store.create_user("ann", "user", "x", 10, actor="t")
     attempts: list[int] = []

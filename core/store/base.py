@@ -11,7 +11,7 @@ several replicas; both answer this one contract and keep the ledger invariants:
 
 Where a running call's hold lives is the engine's business (``Store.holds``): PostgreSQL
 writes it when the call starts, so every replica sees it; DuckDB, whose file one process
-owns, keeps it in memory and writes the whole call once, when it ends (docs/duckdb.md).
+owns, keeps it in memory and writes the whole call once, when it ends (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A sequence of segment files, ``<store>.calls-journal.<n>``, each a list of lines
 arrive meanwhile), deleted once the tables have every call in them, read back at start
 (journal_replay.py), and quarantined (``.quarantined-<UTC time>``, reasons beside it in
 ``.why``) when anything in them is wrong. Every write and sync is checked; a failed one
-refuses its call. docs/duckdb.md says why the journal exists and how it handles faults.
+refuses its call. docs/architecture.md says why the journal exists and how it handles faults.
 """
 
 from __future__ import annotations

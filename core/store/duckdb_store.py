@@ -6,7 +6,7 @@ it ends: appended to the call journal (call_journal.py, one synced line) before 
 hears the outcome, then written to the tables by the writer behind the caller's back, many
 calls per transaction (ledger_writes.py). Reads wait for what is queued, so whoever reads
 after a call sees it. The SQL the engines share is sql_store.py's; this module adds the
-calls' path, the cache's memory, and the writer's plumbing. docs/duckdb.md says why.
+calls' path, the cache's memory, and the writer's plumbing. docs/architecture.md says why.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class DuckDBStore(SqlStore):
             self._release_private()
             raise
         # The store's statements touch a few rows each; DuckDB's worker threads would cost
-        # more CPU per call than they save (docs/duckdb.md). SET, not connect(config=...):
+        # more CPU per call than they save (docs/architecture.md). SET, not connect(config=...):
         # another connection to the same file in this process must not need it.
         self._conn.execute("SET threads = 1")
         self._book = ReservationBook(self._read_balance)

@@ -5,7 +5,7 @@ their answer (``write``) or go on (``submit``, for finished calls already made d
 the call journal). The thread takes everything queued, runs it in ONE transaction and
 answers each caller; if anything in it raises, the transaction is rolled back and each
 write is rerun alone, retried on a conflict, so one write's refusal or fault is nobody
-else's. Why one writer, and why batches: docs/duckdb.md.
+else's. Why one writer, and why batches: docs/architecture.md.
 """
 
 from __future__ import annotations

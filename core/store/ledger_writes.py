@@ -4,7 +4,7 @@ A call whose hold lived in memory (reservations.py) is written once, when it end
 row with the final status, the hold and capture-or-release ledger rows, the balance change.
 The writer thread (duckdb_writer.py) takes every call that finished meanwhile into one
 transaction, and each kind of row goes in as one multi-row statement, because DuckDB's
-cost is mostly per statement (docs/duckdb.md). A few rows bind one value per cell
+cost is mostly per statement (docs/architecture.md). A few rows bind one value per cell
 (``VALUES``); from COLUMNWISE_FROM rows on, one list per column, unnested, which DuckDB
 plans once instead of once per cell.
 

@@ -17,7 +17,7 @@ log = logging.getLogger("tokenworks.store")
 
 def open_store(config: RegistryConfig) -> Store:
     if config.store.holds is not None:
-        # Each engine keeps holds where it must (docs/duckdb.md); the key stays accepted
+        # Each engine keeps holds where it must (docs/architecture.md); the key stays accepted
         # so that registries written before it went on loading.
         log.warning("registry.toml: [store] holds is no longer used and is ignored; DuckDB "
                     "keeps running calls' holds in memory, PostgreSQL in the database")

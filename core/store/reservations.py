@@ -1,5 +1,5 @@
 """The reservation book: running calls' holds kept in memory, for a store whose database
-one process owns (why that is sound: docs/duckdb.md). What it guarantees instead of a
+one process owns (why that is sound: docs/architecture.md). What it guarantees instead of a
 durable debit:
 
 - available = durable balance - outstanding holds, checked and reserved under one lock,
