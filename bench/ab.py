@@ -2,11 +2,11 @@
 
 A refactor must not cost speed, and a noisy shared machine moves figures by more than a
 small change does; so the two sides run back to back, in alternating order, several rounds,
-and the report gives each measure's median per side and the ratio B/A. Each checkout needs
-its own `.venv` (`make install` there).
+and the report gives each measure's median per side, the ratio B/A and each side's range.
+Each checkout needs its own `.venv` (`make install` there).
 
-Run: .venv/bin/python bench/ab.py --a ../old --b . --rounds 5 -- metering.py --calls 500
-     .venv/bin/python bench/ab.py --a ../old --b . -- load.py --seconds 10
+Run: .venv/bin/python bench/ab.py --a ../old --b . --rounds 5 metering.py -- --calls 500
+     .venv/bin/python bench/ab.py --a ../old --b . load.py -- --seconds 10
 
 The benchmark is run as `<checkout>/.venv/bin/python <checkout>/bench/<script> ... --json`
 from the checkout's folder; the report lists the numeric top-level fields of its JSON
@@ -61,12 +61,13 @@ def main() -> None:
     print(f"{options.script} {' '.join(args)}: {options.rounds} rounds, alternating, "
           f"{started}, {platform.node()}, load average now {os.getloadavg()[0]:.2f}")
     print(f"A = {sides['A']}\nB = {sides['B']}")
-    print(f"{'measure':<36} {'A median':>12} {'B median':>12} {'B/A':>7}")
+    print(f"{'measure':<36} {'A median':>12} {'B median':>12} {'B/A':>7}   A range ; B range")
     for key in keys:
-        a = statistics.median(run[key] for run in runs["A"])
-        b = statistics.median(run[key] for run in runs["B"])
+        a_runs, b_runs = [run[key] for run in runs["A"]], [run[key] for run in runs["B"]]
+        a, b = statistics.median(a_runs), statistics.median(b_runs)
         ratio = f"{b / a:7.3f}" if a else "      -"
-        print(f"{key:<36} {a:>12.3f} {b:>12.3f} {ratio}")
+        print(f"{key:<36} {a:>12.3f} {b:>12.3f} {ratio}   {min(a_runs):.3g}-{max(a_runs):.3g}"
+              f" ; {min(b_runs):.3g}-{max(b_runs):.3g}")
 
 
 if __name__ == "__main__":
