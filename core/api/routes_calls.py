@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Header, Path, Response
 from starlette.concurrency import run_in_threadpool
 
 from tokenworks.blocks import blocks_from_json
+from tokenworks.errors import IdempotencyConflictError
 from tokenworks.store import CallRecord
 
 from .auth import CallerDep, HostDep
@@ -61,7 +62,14 @@ async def run_call(
     # work; for an async route it does that check here, in the event loop.
     user = caller.user.name
     call_id = call_id_for(user, idempotency_key) if idempotency_key else None
-    outcome = await run_in_threadpool(host.call, name, user, payload, call_id)
+    try:
+        outcome = await run_in_threadpool(host.call, name, user, payload, call_id)
+    except IdempotencyConflictError:
+        # The host speaks of its call id, which this client never sent: name the header.
+        raise ApiProblem(409, "idempotency-conflict", (
+            f"the Idempotency-Key {idempotency_key!r} was already used for a different "
+            "call (another function or input): send a new key. Nothing was charged.")
+        ) from None
     if idempotency_key:
         response.headers["Idempotency-Key"] = idempotency_key
     if outcome.replayed:

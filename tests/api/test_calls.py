@@ -76,6 +76,9 @@ def test_same_key_with_another_input_is_a_409_and_charges_nothing(api: Api) -> N
     response = call(api, PROBE, {"label": "b"}, key="k")
     assert response.status_code == 409
     assert response.json()["type"].endswith("/idempotency-conflict")
+    # It names what the client sent, not the host's call id, which the client never saw.
+    assert "Idempotency-Key 'k' was already used" in response.json()["detail"]
+    assert "call id" not in response.json()["detail"]
     assert api.balance() == 16
 
 
