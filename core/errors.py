@@ -89,10 +89,19 @@ class InvalidInputError(CallRefused):
         super().__init__(f"invalid input for {function}: {listing}")
 
 
+# What pydantic puts before the text of a ValueError or AssertionError a validator raised:
+# the person wants the validator's own words.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
 def describe_validation_error(error: ValidationError) -> list[tuple[str, str]]:
-    """Turn pydantic's error list into (field path, readable message) pairs."""
+    """Turn pydantic's error list into (field path, readable message) pairs. The path is
+    pydantic's, list indexes from 0 as in JSON; forms word it for people."""
     problems = []
     for item in error.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"]) or "(input)"
-        problems.append((field, item["msg"]))
+        message = item["msg"]
+        for prefix in _PYDANTIC_PREFIXES:
+            message = message.removeprefix(prefix)
+        problems.append((field, message))
     return problems

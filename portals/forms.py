@@ -112,8 +112,19 @@ def problems_by_field(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     for path, message in pairs:
         head, _, rest = path.partition(".") if path != "(input)" else (FORM_LEVEL, "", "")
-        problems.setdefault(head, []).append(f"{rest}: {message}" if rest else message)
+        problems.setdefault(head, []).append(f"{_for_people(rest)}: {message}" if rest
+                                             else message)
     return problems
+
+
+def _for_people(path: str) -> str:
+    """A path inside a field, as the form shows it: a list field is drawn one item per
+    line, so its index (from 0 in the path) becomes the line a person counts from 1."""
+    first, _, rest = path.partition(".")
+    if not first.isdigit():
+        return path
+    line = f"line {int(first) + 1}"
+    return f"{line}, {rest}" if rest else line
 
 
 def show_problems(slots: dict[str, Any], problems: dict[str, list[str]]) -> None:

@@ -74,7 +74,7 @@ def test_a_plugin_that_does_not_load_fails_with_the_loaders_error() -> None:
     report = check_plugin(PLUGINS / "bad_example.py")
     assert messages(report, "fail") == [
         "plugin: does not load: InvalidSpecError: function 'repeat': invalid spec: (input): "
-        "Value error, example 0 does not validate: count: Input should be a valid integer, "
+        "example 0 does not validate: count: Input should be a valid integer, "
         "unable to parse string as an integer"]
 
 

@@ -79,6 +79,31 @@ def test_the_hosts_problem_shows_at_its_field_then_a_fixed_run_is_charged(
     context.close()
 
 
+def test_a_list_fields_problem_names_the_line_a_person_counts(server, browser) -> None:
+    context, page = signed_in(browser, server, "counter", "counter-pass", sign_up=True)
+    page.goto(server.url + "/run?function=generate_word_cloud")
+    form = page.get_by_test_id("stForm")
+    titles = form.locator("textarea").first  # the job titles, one per line
+    titles.fill("Nurse\n" + "x" * 201)  # the second line is one over the 200 allowed
+    titles.press("Tab")
+    form.get_by_role("button", name="Run · 5 tokens").click()
+    problem = form.get_by_test_id("stAlert").filter(
+        has_text="line 2: String should have at most 200 characters")
+    problem.wait_for(timeout=WAIT)
+    # A plugin validator's refusal, in its own words (pydantic puts "Value error, " first).
+    page.goto(server.url + "/run?function=analyze_job_title")
+    form = page.get_by_test_id("stForm")
+    title = form.locator("input[type=text]").first
+    title.fill("12345")
+    title.press("Tab")
+    form.get_by_role("button", name="Run · 7 tokens").click()
+    problem = form.get_by_test_id("stAlert").filter(has_text="needs at least one Latin letter")
+    problem.wait_for(timeout=WAIT)
+    assert problem.inner_text().startswith("a job title needs")
+    assert balance_shown(page) == "20 tokens"
+    context.close()
+
+
 def switch_function(admin, server, name: str, state: str, reason: str) -> None:
     """Use the admin page's "Switch a function" form, opened afresh."""
     admin.goto(server.url + "/admin-plugins")

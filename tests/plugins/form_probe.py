@@ -21,7 +21,7 @@ class ProbeInput(BaseModel):
     share: float | None = Field(default=None, ge=0, le=1)
     mode: Literal["a", "b"] = "a"
     kinds: list[Literal["x", "y"]] = ["x"]
-    words: list[str] = Field(default=["w"], min_length=1)
+    words: list[Annotated[str, Field(max_length=20)]] = Field(default=["w"], min_length=1)
     when: date | None = None
     maybe: bool | None = None
     extra: dict[str, int] = {}
@@ -31,6 +31,8 @@ class ProbeInput(BaseModel):
     def _no_boom(cls, title: str) -> str:
         if title == "boom":  # a validator raising outside pydantic's error wrapping
             raise TypeError("boom is not a title")
+        if title == "nope":  # pydantic words it "Value error, nope is not a title"
+            raise ValueError("nope is not a title")
         return title
 
 

@@ -78,6 +78,19 @@ def test_the_hosts_problems_are_keyed_by_field(host, fields) -> None:
     assert list(forms.problems_by_field(odd.value.problems)) == [forms.FORM_LEVEL]
 
 
+def test_problems_read_as_a_person_counts_and_in_the_validators_words(host, fields) -> None:
+    raw = {name: widget_value(field, field.default) for name, field in fields.items()}
+    raw |= {"title": "nope", "words": "short\nfar too long for one of the words"}
+    with pytest.raises(InvalidInputError) as refused:
+        host.call("form_probe", CALLER, payload_of("form_probe", list(fields.values()), raw))
+    # The host's path counts from 0, as JSON does; the form names the line a person sees.
+    assert ("words.1", "String should have at most 20 characters") in refused.value.problems
+    problems = forms.problems_by_field(refused.value.problems)
+    assert problems["words"] == ["line 2: String should have at most 20 characters"]
+    # The validator's own words, without pydantic's "Value error, " before them.
+    assert problems["title"] == ["nope is not a title"]
+
+
 def test_values_round_trip_through_widgets(host, fields) -> None:
     example = {"title": "T", "top": 3, "kinds": ["y"], "words": ["a", "b"],
                "when": "2025-01-31", "extra": {"k": 1}}
