@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import pty
+import select
+import subprocess
 import sys
 from pathlib import Path
 
@@ -325,6 +329,47 @@ def test_cli_normalize_file(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert lines[0]["candidates"][0]["code"] == "53-3032.00"
     assert lines[1]["seniority"] == "senior"
+
+
+def _normalize_with_stderr_on(stderr: int, path: Path) -> bytes:
+    """Run the real command with its stderr on `stderr`; returns its standard output."""
+    command = [str(Path(sys.executable).with_name("tokenworks")), "titles", "normalize",
+               str(path), "--jobs", "1"]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, timeout=120,
+                          check=True)
+    return done.stdout
+
+
+def _drain(fd: int) -> bytes:
+    read = b""
+    while select.select([fd], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal's other end closed
+            break
+        if not chunk:
+            break
+        read += chunk
+    return read
+
+
+def test_cli_normalize_draws_progress_on_a_terminal_and_nothing_elsewhere(
+        tmp_path: Path) -> None:
+    path = tmp_path / "titles.txt"
+    path.write_text("Nurse\nData Scientist\nWelder\n" * 400, encoding="utf-8")
+    terminal, other_end = pty.openpty()  # a real terminal for the command's stderr
+    try:
+        out = _normalize_with_stderr_on(other_end, path)
+        drawn = _drain(terminal).decode()
+    finally:
+        os.close(terminal)
+        os.close(other_end)
+    assert len(out.splitlines()) == 1200  # the records still go to stdout, whole
+    assert "1200/1200" in drawn and "titles/s" in drawn
+    quiet = tmp_path / "stderr.txt"
+    with quiet.open("wb") as log:  # a file, as under a scheduler or a pipe: no bar
+        assert len(_normalize_with_stderr_on(log.fileno(), path).splitlines()) == 1200
+    assert quiet.read_bytes() == b""
 
 
 def test_record_json_is_the_generic_encoding(resolver: TitleResolver) -> None:

@@ -8,10 +8,13 @@ before is answered from a cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
 import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, Any
@@ -148,10 +151,46 @@ def register_commands(cli: click.Group) -> None:
         line per title: {"title", "cleaned", "seniority", "confident", "ambiguous",
         "candidates": [{"code", "occupation", "soc", "confidence", "matched"}]}."""
         buf: list[str] = []
-        for rec in normalize_lines(file, top=top, jobs=jobs or default_jobs()):
-            buf.append(rec)
-            if len(buf) >= CHUNK:
-                click.echo("\n".join(buf))
-                buf.clear()
+        records = normalize_lines(file, top=top, jobs=jobs or default_jobs())
+        with _progress(records, _lines_in(file)) as shown:
+            for rec in shown:
+                buf.append(rec)
+                if len(buf) >= CHUNK:
+                    click.echo("\n".join(buf))
+                    buf.clear()
         if buf:
             click.echo("\n".join(buf))
+
+
+def _lines_in(file: IO[str]) -> int | None:
+    """How many titles a seekable file holds (for the time left), read ahead and rewound;
+    None for a stream, which can be read once only. Only counted when a bar is drawn."""
+    if not sys.stderr.isatty() or not file.seekable():
+        return None
+    start = file.tell()
+    count = sum(1 for line in file if line.strip())
+    file.seek(start)
+    return count
+
+
+def _progress(records: Iterator[str], total: int | None) -> Any:
+    """A progress bar on stderr (titles done, titles/s, time left when the total is known),
+    drawn only when stderr is a terminal, so a pipe or a log file gets nothing."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(records)
+    started = time.monotonic()
+    done = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal done
+        for record in records:
+            done += 1
+            yield record
+
+    def rate(_: object) -> str:  # called when the bar is drawn, not for every title
+        elapsed = time.monotonic() - started
+        return f"{done / elapsed:,.0f} titles/s" if elapsed > 0 else ""
+
+    return click.progressbar(counted(), length=total, label="Titles", file=sys.stderr,
+                             show_pos=True, show_eta=total is not None,
+                             item_show_func=rate, update_min_steps=CHUNK)
