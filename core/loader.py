@@ -271,7 +271,9 @@ def _fail(record: DiscoveredPlugin, error: BaseException, strict: bool) -> None:
 
 
 def _check_hook_names(plugin: Any) -> None:
-    """A misspelled hook would silently never run; make it an error naming the fix."""
+    """A misspelled hook would silently never run, and a second implementation of one hook
+    would silently be ignored (the host asks each plugin's newest); make both errors."""
+    implementers: dict[str, list[str]] = {}
     for attribute in dir(plugin):
         value = getattr(plugin, attribute, None)
         options = getattr(value, f"{hookspecs.PROJECT}_impl", None)
@@ -285,6 +287,12 @@ def _check_hook_names(plugin: Any) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(sorted(HOOK_NAMES))
             raise PluginError(f"{hook!r} is not a tokenworks hook{hint} (hooks: {known})")
+        implementers.setdefault(hook, []).append(attribute)
+    for hook, attributes in implementers.items():
+        if len(attributes) > 1:
+            names = " and ".join(f"{name}()" for name in attributes)
+            raise PluginError(f"{names} both implement the hook {hook!r}; only one would "
+                              "run, so keep one (or merge them)")
 
 
 def _hookimpl(manager: pluggy.PluginManager, plugin: Any, hook: str):

@@ -78,6 +78,16 @@ def test_a_plugin_that_does_not_load_fails_with_the_loaders_error() -> None:
         "unable to parse string as an integer"]
 
 
+def test_two_implementations_of_one_hook_fail_the_check() -> None:
+    report = check_plugin(PLUGINS / "duplicate_hook.py")
+    assert messages(report, "fail") == [
+        "plugin: does not load: PluginError: register_functions() and "
+        "register_more_functions() both implement the hook 'register_functions'; only one "
+        "would run, so keep one (or merge them)"]
+    result = CliRunner().invoke(cli, ["check", str(PLUGINS / "duplicate_hook.py")])
+    assert result.exit_code == 1 and "both implement the hook" in result.output
+
+
 def test_unimportable_module_fails() -> None:
     report = check_plugin("tokenworks_no_such_plugin")
     assert messages(report, "fail") == [
