@@ -126,6 +126,26 @@ def test_cli_check_exit_codes_and_json() -> None:
     assert json.loads(as_json.output)["ok"] is True
 
 
+def test_cli_check_settings_errors_name_their_source_and_are_all_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT", "lots")
+    result = CliRunner().invoke(cli, ["check", str(PLUGINS / "settings_plugin.py"),
+                                      "--settings", '{"greeting": "", "colour": "red"}'])
+    assert result.exit_code == 1, result.output
+    assert ("FAIL  plugin  does not load: ConfigError: --settings "
+            "[plugin_settings.settings_plugin]: unknown key 'colour'") in result.output
+    for problem in ["greeting: String should have at least 1 character",
+                    "repeat (from $TOKENWORKS_SETTINGS_PLUGIN_REPEAT): Input should be a "
+                    "valid integer",
+                    "api_key: Field required"]:
+        assert problem in result.output
+    monkeypatch.delenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT")
+    without = check_plugin(PLUGINS / "settings_plugin.py")
+    assert messages(without, "fail")[0].startswith(
+        "plugin: does not load: ConfigError: no --settings [plugin_settings.settings_plugin]: "
+        "api_key: Field required")
+
+
 @pytest.mark.parametrize("settings", ["not json", "[1]"])
 def test_cli_check_refuses_bad_settings(settings: str) -> None:
     result = CliRunner().invoke(cli, ["check", str(PLUGINS / "good_plugin.py"),
