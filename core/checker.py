@@ -92,8 +92,11 @@ def check_plugin(
     section = {candidate.name: dict(settings)} if settings is not None else None
     # The report says what went wrong; the loader's and meter's own log lines would only
     # repeat it, out of order, on stderr.
-    with _quiet("tokenworks"), throwaway_host([candidate], settings=section,
-                                             strict=False) as host:
+    # Settings errors name their source: the --settings JSON (or no settings at all),
+    # and the environment variables, which each error names itself.
+    source = "--settings" if settings is not None else "no --settings"
+    with _quiet("tokenworks"), throwaway_host([candidate], settings=section, strict=False,
+                                             source=source) as host:
         view = host.plugin(candidate.name)
         assert view is not None
         record = view.plugin

@@ -167,6 +167,8 @@ class RegistryConfig(_Section):
 
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # What it was read from (its path), so errors about its sections can name it.
+    source: str = Field(default=REGISTRY_FILE, exclude=True)
 
     def store_path(self) -> str:
         """The DuckDB file, ":memory:" for a throwaway store, or a PostgreSQL URL as given."""
@@ -215,8 +217,9 @@ def parse_registry(text: str, base_dir: Path, source: str = REGISTRY_FILE) -> Re
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
-    if "base_dir" in raw:
-        raise ConfigError(f"{source}: unknown key 'base_dir'")
+    for reserved in ("base_dir", "source"):  # set by the reader, never by the file
+        if reserved in raw:
+            raise ConfigError(f"{source}: unknown key {reserved!r}")
     try:
         config = RegistryConfig.model_validate(raw)
     except ValidationError as error:
@@ -225,7 +228,7 @@ def parse_registry(text: str, base_dir: Path, source: str = REGISTRY_FILE) -> Re
         message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         raise ConfigError(f"{source}: {key}: {message}{more}") from None
-    return config.model_copy(update={"base_dir": base_dir})
+    return config.model_copy(update={"base_dir": base_dir, "source": source})
 
 
 def load_registry(

@@ -137,7 +137,7 @@ def discover_candidates(
         else:
             _load_one(candidate, record, discovery, strict,
                       config.plugin_settings.get(candidate.name), settings.import_timeout,
-                      environ)
+                      environ, config.source)
         discovery.add(record)
     for name in config.functions:
         if name not in discovery.functions:
@@ -165,9 +165,11 @@ def _refusal(name: str, allow: list[str], block: list[str]) -> str | None:
 
 def _load_one(candidate: Candidate, record: DiscoveredPlugin, discovery: Discovery,
               strict: bool, settings_section: dict[str, Any] | None = None,
-              timeout: float | None = None, environ: Mapping[str, str] | None = None):
+              timeout: float | None = None, environ: Mapping[str, str] | None = None,
+              settings_source: str = "registry.toml"):
     """Load one plugin on a thread of its own, waiting at most ``timeout`` seconds for it."""
-    loading = _Loading(candidate, discovery.manager, settings_section, environ)
+    loading = _Loading(candidate, discovery.manager, settings_section, environ,
+                       settings_source)
     thread = threading.Thread(target=loading.run, name=f"tokenworks-load-{candidate.name}",
                               daemon=True)
     started = time.perf_counter()
@@ -204,9 +206,9 @@ class _Loading:
 
     def __init__(self, candidate: Candidate, manager: pluggy.PluginManager,
                  settings_section: dict[str, Any] | None,
-                 environ: Mapping[str, str] | None) -> None:
+                 environ: Mapping[str, str] | None, settings_source: str) -> None:
         self.candidate, self.manager, self.section = candidate, manager, settings_section
-        self.environ = environ
+        self.environ, self.settings_source = environ, settings_source
         self.plugin: Any = None
         self.version: str | None = None
         self.functions: list[Function] = []
@@ -251,7 +253,7 @@ class _Loading:
         model = _call_hook(manager, plugin, "settings_model")
         if model is not None:
             self.settings = resolve_settings(candidate.name, model, self.section,
-                                             self.environ)
+                                             self.environ, self.settings_source)
         self.functions = _collect_functions(manager, plugin, candidate, self.settings)
         self.attribution = _call_hook(manager, plugin, "attribution")
 
@@ -271,7 +273,9 @@ def _fail(record: DiscoveredPlugin, error: BaseException, strict: bool) -> None:
 
 
 def _check_hook_names(plugin: Any) -> None:
-    """A misspelled hook would silently never run; make it an error naming the fix."""
+    """A misspelled hook would silently never run, and a second implementation of one hook
+    would silently be ignored (the host asks each plugin's newest); make both errors."""
+    implementers: dict[str, list[str]] = {}
     for attribute in dir(plugin):
         value = getattr(plugin, attribute, None)
         options = getattr(value, f"{hookspecs.PROJECT}_impl", None)
@@ -285,6 +289,12 @@ def _check_hook_names(plugin: Any) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(sorted(HOOK_NAMES))
             raise PluginError(f"{hook!r} is not a tokenworks hook{hint} (hooks: {known})")
+        implementers.setdefault(hook, []).append(attribute)
+    for hook, attributes in implementers.items():
+        if len(attributes) > 1:
+            names = " and ".join(f"{name}()" for name in attributes)
+            raise PluginError(f"{names} both implement the hook {hook!r}; only one would "
+                              "run, so keep one (or merge them)")
 
 
 def _hookimpl(manager: pluggy.PluginManager, plugin: Any, hook: str):

@@ -31,21 +31,22 @@ def env_name(plugin: str, field: str) -> str:
 
 def resolve_settings(
     plugin: str, model: Any, section: Mapping[str, Any] | None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None, source: str = "registry.toml",
 ) -> BaseModel:
-    """Validate a plugin's settings: environment over registry.toml over the defaults.
+    """Validate a plugin's settings: environment over the section over the defaults.
 
-    Raises ConfigError naming the plugin, the key and where its value came from.
+    ``source`` names where the section was read from (a registry file, or the checker's
+    --settings). Raises ConfigError naming the plugin and every bad key, each with where
+    its value came from: the section, or the environment variable that set it.
     """
-    where = f"registry.toml [{SECTION}.{plugin}]"
+    where = f"{source} [{SECTION}.{plugin}]"
     if not (inspect.isclass(model) and issubclass(model, BaseModel)):
         raise ConfigError(f"plugin {plugin}: settings_model() must return a pydantic "
                           f"model class, not {model!r}")
     values = dict(section or {})
-    unknown = sorted(set(values) - set(model.model_fields))
-    if unknown:
-        known = ", ".join(model.model_fields) or "none"
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (plugin {plugin} takes: {known})")
+    known = ", ".join(model.model_fields) or "none"
+    problems = [f"unknown key {key!r} (plugin {plugin} takes: {known})"
+                for key in sorted(set(values) - set(model.model_fields))]
     environ = os.environ if environ is None else environ
     from_env: dict[str, str] = {}
     for field in model.model_fields:
@@ -53,16 +54,25 @@ def resolve_settings(
         if variable in environ:
             values[field] = environ[variable]
             from_env[field] = variable
+    settings = None
     try:
         # Lax validation on purpose: environment values are strings ("30" -> 30).
-        return model.model_validate(values)
+        settings = model.model_validate({k: v for k, v in values.items()
+                                         if k in model.model_fields})
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(section)"
-        source = from_env.get(str(first["loc"][0])) if first["loc"] else None
-        origin = f" (from ${source})" if source else ""
-        hint = ""
-        if first["type"] == "missing":
-            hint = f"; set it there or in ${env_name(plugin, key)}"
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise ConfigError(f"{where}: {key}{origin}: {first['msg']}{hint}{more}") from None
+        problems.extend(_describe(plugin, problem, from_env)
+                        for problem in error.errors(include_url=False))
+    if problems:
+        raise ConfigError(f"{where}: {'; '.join(problems)}")
+    assert settings is not None
+    return settings
+
+
+def _describe(plugin: str, problem: Any, from_env: Mapping[str, str]) -> str:
+    key = ".".join(str(part) for part in problem["loc"]) or "(section)"
+    source = from_env.get(str(problem["loc"][0])) if problem["loc"] else None
+    origin = f" (from ${source})" if source else ""
+    hint = ""
+    if problem["type"] == "missing":
+        hint = f"; set it there or in ${env_name(plugin, key)}"
+    return f"{key}{origin}: {problem['msg']}{hint}"

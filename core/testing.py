@@ -14,6 +14,13 @@
         report = check_plugin(my_plugin)
         assert report.ok, report.format()
 
+    def test_a_refused_call_charges_nothing():
+        with registered(my_plugin) as host:
+            result = call(host, "my_function", {"text": ""}, check=False)
+            before = host.balance("tester")  # call() funds "tester" first: read it after
+            assert result.outcome.status != "ok" and result.charged == 0
+            assert host.balance("tester") == before
+
 Everything runs as in production (the real loader, meter and a DuckDB store in a
 temporary folder); nothing outlives the ``with``.
 """

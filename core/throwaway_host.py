@@ -55,14 +55,15 @@ def entry_point_name(module: str) -> str | None:
 def throwaway_host(
     candidates: Iterable[Candidate] = (), *, builtin: Iterable[str] = (),
     settings: Mapping[str, Mapping[str, Any]] | None = None, registry: str = "",
-    strict: bool = True,
+    strict: bool = True, source: str = "test registry",
 ) -> Iterator[Host]:
-    """A Host over exactly these plugins (no folder, no entry points) and a fresh store."""
+    """A Host over exactly these plugins (no folder, no entry points) and a fresh store;
+    `source` is what errors call the registry (and so the plugins' settings)."""
     with tempfile.TemporaryDirectory(prefix="tokenworks-") as folder:
         listed = ", ".join(f'"{entry}"' for entry in builtin)
         text = (f'[store]\npath = "store.duckdb"\n[plugins]\nbuiltin = [{listed}]\n'
                 f'folder = ""\nentry_points = false\n{registry}')
-        config = parse_registry(text, base_dir=Path(folder), source="test registry")
+        config = parse_registry(text, base_dir=Path(folder), source=source)
         if settings:
             merged = {**config.plugin_settings, **{k: dict(v) for k, v in settings.items()}}
             config = config.model_copy(update={"plugin_settings": merged})

@@ -78,6 +78,16 @@ def test_a_plugin_that_does_not_load_fails_with_the_loaders_error() -> None:
         "unable to parse string as an integer"]
 
 
+def test_two_implementations_of_one_hook_fail_the_check() -> None:
+    report = check_plugin(PLUGINS / "duplicate_hook.py")
+    assert messages(report, "fail") == [
+        "plugin: does not load: PluginError: register_functions() and "
+        "register_more_functions() both implement the hook 'register_functions'; only one "
+        "would run, so keep one (or merge them)"]
+    result = CliRunner().invoke(cli, ["check", str(PLUGINS / "duplicate_hook.py")])
+    assert result.exit_code == 1 and "both implement the hook" in result.output
+
+
 def test_unimportable_module_fails() -> None:
     report = check_plugin("tokenworks_no_such_plugin")
     assert messages(report, "fail") == [
@@ -114,6 +124,26 @@ def test_cli_check_exit_codes_and_json() -> None:
                                   "--settings", '{"api_key": "k"}'])
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.output)["ok"] is True
+
+
+def test_cli_check_settings_errors_name_their_source_and_are_all_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT", "lots")
+    result = CliRunner().invoke(cli, ["check", str(PLUGINS / "settings_plugin.py"),
+                                      "--settings", '{"greeting": "", "colour": "red"}'])
+    assert result.exit_code == 1, result.output
+    assert ("FAIL  plugin  does not load: ConfigError: --settings "
+            "[plugin_settings.settings_plugin]: unknown key 'colour'") in result.output
+    for problem in ["greeting: String should have at least 1 character",
+                    "repeat (from $TOKENWORKS_SETTINGS_PLUGIN_REPEAT): Input should be a "
+                    "valid integer",
+                    "api_key: Field required"]:
+        assert problem in result.output
+    monkeypatch.delenv("TOKENWORKS_SETTINGS_PLUGIN_REPEAT")
+    without = check_plugin(PLUGINS / "settings_plugin.py")
+    assert messages(without, "fail")[0].startswith(
+        "plugin: does not load: ConfigError: no --settings [plugin_settings.settings_plugin]: "
+        "api_key: Field required")
 
 
 @pytest.mark.parametrize("settings", ["not json", "[1]"])

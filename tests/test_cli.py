@@ -136,8 +136,15 @@ def test_bad_registry_names_the_key(tmp_path: Path) -> None:
 def test_strict_mode_from_environment(registry: Path) -> None:
     result = invoke(["--registry", str(registry), "plugins"], expect=1,
                     env={"TOKENWORKS_STRICT": "1"})
-    assert error_line(result).startswith("Error: plugin register_raises (")
-    assert "RuntimeError: register_raises cannot reach its database" in result.output
+    # The plugin's traceback first (on stderr), down to the line in the plugin that
+    # raised, then the one-line error.
+    traceback, error = result.output.strip().rsplit("\n", 1)
+    assert error.startswith("Error: plugin register_raises (")
+    assert "RuntimeError: register_raises cannot reach its database" in error
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert 'register_raises.py", line' in traceback
+    assert 'raise RuntimeError("register_raises cannot reach its database")' in traceback
+    assert result.stderr.strip().endswith(error)
 
 
 def test_store_option_overrides_the_registry(tw: Run, registry: Path, tmp_path: Path) -> None:

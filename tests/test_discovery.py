@@ -31,6 +31,8 @@ BROKEN: dict[str, tuple[str, ...]] = {
     "bad_example": ("InvalidSpecError", "example 0 does not validate", "count"),
     "misspelled_hook": ("PluginError", "'register_functons'",
                         "did you mean 'register_functions'?"),
+    "duplicate_hook": ("PluginError", "register_functions()", "register_more_functions()",
+                       "both implement the hook 'register_functions'"),
     "unmarked_hook": ("PluginError", "register_functions()", "not marked with @hookimpl"),
     "plugin_sets_host_fields": ("InvalidSpecError", "plugin is filled in by the host"),
     "no_input_model": ("InvalidSpecError", "no input_model given"),

@@ -4,6 +4,7 @@ environment variables for secrets, errors naming the plugin and the key."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import TEST_PLUGINS
@@ -47,8 +48,11 @@ def test_missing_required_setting_fails_the_plugin_naming_plugin_and_key(
     host = make_host("settings_plugin.py", "good_plugin.py")
     record = host.plugin("settings_plugin").plugin
     assert record.status == "failed"
+    # The error names the registry file by its path (the plugin's section in it).
+    registry = host.config.source
+    assert registry.endswith("registry.toml") and Path(registry).is_absolute()
     assert record.error == (
-        "ConfigError: registry.toml [plugin_settings.settings_plugin]: api_key: Field "
+        f"ConfigError: {registry} [plugin_settings.settings_plugin]: api_key: Field "
         "required; set it there or in $TOKENWORKS_SETTINGS_PLUGIN_API_KEY")
     assert "salute" not in host._discovery.functions
     assert host.plugin("good_plugin").plugin.status == "loaded"  # the others keep working
@@ -65,7 +69,8 @@ def test_bad_section_fails_the_plugin(make_host: Callable[..., Host], body: str,
     record = make_host("settings_plugin.py",
                        registry=SECTION + body).plugin("settings_plugin").plugin
     assert record.status == "failed"
-    assert record.error.startswith("ConfigError: registry.toml [plugin_settings.settings_plugin]")
+    assert record.error.startswith("ConfigError: /")
+    assert "registry.toml [plugin_settings.settings_plugin]: " in record.error
     assert expected in record.error
 
 
@@ -76,6 +81,24 @@ def test_bad_environment_value_names_the_variable(make_host: Callable[..., Host]
                        ).plugin("settings_plugin").plugin
     assert "repeat (from $TOKENWORKS_SETTINGS_PLUGIN_REPEAT): Input should be a valid integer" \
         in record.error
+
+
+def test_every_settings_error_is_reported_with_its_source() -> None:
+    class Model(BaseModel):  # settings_plugin's model
+        greeting: str = Field(default="Hello", min_length=1)
+        repeat: int = Field(default=1, ge=1, le=5)
+        api_key: str
+
+    with pytest.raises(ConfigError) as raised:
+        resolve_settings("settings_plugin", Model, {"greting": "Hi", "repeat": 9},
+                         {"TOKENWORKS_SETTINGS_PLUGIN_GREETING": ""}, source="/srv/reg.toml")
+    assert str(raised.value) == (
+        "/srv/reg.toml [plugin_settings.settings_plugin]: "
+        "unknown key 'greting' (plugin settings_plugin takes: greeting, repeat, api_key); "
+        "greeting (from $TOKENWORKS_SETTINGS_PLUGIN_GREETING): String should have at least "
+        "1 character; "
+        "repeat: Input should be less than or equal to 5; "
+        "api_key: Field required; set it there or in $TOKENWORKS_SETTINGS_PLUGIN_API_KEY")
 
 
 def test_strict_mode_raises_on_bad_settings(make_host: Callable[..., Host]) -> None:

@@ -15,6 +15,8 @@ from tokenworks.errors import TokenworksError
 from tokenworks.scaffold import create_plugin, plugin_names
 from tokenworks.testing import check_plugin
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_names_from_what_people_type() -> None:
     names = plugin_names("Salary bands")
@@ -48,6 +50,21 @@ def test_new_plugin_writes_an_installable_package(tmp_path: Path) -> None:
     assert report.ok, report.format()
     assert report.plugin == "salary_bands"
     assert [c.status for c in report.checks].count("warn") == 0
+
+
+def test_one_install_command_in_the_next_steps_the_readme_and_the_docs(
+        tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["new-plugin", "salary-bands", "--dir",
+                                      str(tmp_path / "pkg")])
+    assert result.exit_code == 0, result.output
+    steps = [line.strip() for line in result.output.split("next:", 1)[1].splitlines()]
+    (install,) = [step for step in steps if step.startswith("pip install")]
+    assert install == "pip install --no-build-isolation -e ."
+    readme = (tmp_path / "pkg" / "README.md").read_text()
+    assert [line.split("#")[0].strip() for line in readme.splitlines()
+            if line.startswith("pip install") and "-e" in line] == [install]
+    walkthrough = (ROOT / "docs" / "writing-plugins.md").read_text()
+    assert f"\n{install}       # into the tokenworks venv" in walkthrough
 
 
 def test_new_plugin_never_overwrites(tmp_path: Path) -> None:

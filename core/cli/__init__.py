@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import getpass
 import logging
+import traceback
 from importlib.metadata import EntryPoint, entry_points
 
 import click
 
 from .. import __version__
 from ..config import RegistryConfig, load_registry
-from ..errors import TokenworksError
+from ..errors import PluginError, TokenworksError
 from ..host import Discovery, Host, discover_plugins, plugin_commands
 
 
@@ -91,6 +92,11 @@ class TokenworksGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TokenworksError as error:
+            if isinstance(error, PluginError) and error.__cause__ is not None:
+                # Strict mode (TOKENWORKS_STRICT=1): the author asked for the plugin's
+                # traceback, which the one-line message alone would hide.
+                click.echo("".join(traceback.format_exception(error.__cause__)).rstrip(),
+                           err=True)
             raise click.ClickException(str(error)) from error
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise

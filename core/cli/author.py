@@ -11,6 +11,10 @@ import click
 from ..errors import TokenworksError
 from . import cli
 
+# The one install command the next steps, the package's README and the docs all give:
+# into the tokenworks venv, with its setuptools (works offline).
+INSTALL_COMMAND = "pip install --no-build-isolation -e ."
+
 
 @cli.command("new-plugin")
 @click.argument("name")
@@ -26,7 +30,7 @@ def new_plugin(name: str, directory: Path | None) -> None:
     for path in written:
         click.echo(f"  {path.relative_to(target)}")
     click.echo(f"\nnext:\n  cd {target}\n  pytest\n  tokenworks check .\n"
-               f"  pip install -e .\n  tokenworks functions   # lists {names.name}")
+               f"  {INSTALL_COMMAND}\n  tokenworks functions   # lists {names.name}")
 
 
 @cli.command()
