@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from tokenworks.config import load_registry
 from tokenworks.host import Host
+from tokenworks.store import DuckDBStore, NewCall, utcnow
 
 TEST_PLUGINS = Path(__file__).parent / "plugins"
 
@@ -126,3 +128,20 @@ def make_host(tmp_path: Path) -> Iterator[Callable[..., Host]]:
     yield build
     for host in hosts:
         host.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBStore]:
+    """A DuckDB store in a temporary folder (tests/store/ has its own, one per engine)."""
+    opened = DuckDBStore(tmp_path / "store.duckdb")
+    yield opened
+    opened.close()
+
+
+def new_call(call_id: str, user: str = "ann", cost: int = 3, input_hash: str = "") -> NewCall:
+    """A call of meter_probe's probe_ok, as the meter would begin it."""
+    return NewCall(
+        call_id=call_id, user=user, function="probe_ok", plugin="meter_probe",
+        plugin_version="local", cost=cost, input_hash=input_hash or f"hash-{call_id}",
+        input_json="{}", deadline_at=utcnow() + timedelta(seconds=30),
+    )

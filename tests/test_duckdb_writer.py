@@ -17,34 +17,19 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from conftest import busy_writer, run_threads
+from conftest import busy_writer, new_call, run_threads
 
 from tokenworks.errors import InsufficientTokensError, TokenworksError, UnknownUserError
-from tokenworks.store import DuckDBStore, NewCall, duckdb_store, utcnow
+from tokenworks.store import DuckDBStore, NewCall, duckdb_store
 from tokenworks.store.ledger_writes import COLUMNWISE_FROM
 
 THREADS = 8
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb")
-    yield opened
-    opened.close()
-
-
-def new_call(call_id: str, user: str = "ann", cost: int = 3, input_hash: str = "") -> NewCall:
-    return NewCall(
-        call_id=call_id, user=user, function="probe_ok", plugin="meter_probe",
-        plugin_version="local", cost=cost, input_hash=input_hash or f"hash-{call_id}",
-        input_json="{}", deadline_at=utcnow() + timedelta(seconds=30),
-    )
 
 
 def one_batch(store: DuckDBStore, *writes: Callable[[], Any]) -> list[Any]:

@@ -10,10 +10,9 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from conftest import plugin_runs, run_threads
+from conftest import new_call, plugin_runs, run_threads
 
 from tokenworks.errors import InsufficientTokensError
 from tokenworks.host import Host
@@ -24,12 +23,6 @@ PROBE = "meter_probe.py"
 THREADS = 8
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    opened = DuckDBStore(tmp_path / "store.duckdb")
-    yield opened
-    opened.close()
-
 
 @pytest.fixture
 def host(make_host) -> Host:
@@ -37,13 +30,6 @@ def host(make_host) -> Host:
     assert host._store.holds == "memory"
     return host
 
-
-def new_call(call_id: str, user: str = "ann", cost: int = 3) -> NewCall:
-    return NewCall(
-        call_id=call_id, user=user, function="probe_ok", plugin="meter_probe",
-        plugin_version="local", cost=cost, input_hash=f"hash-{call_id}", input_json="{}",
-        deadline_at=utcnow() + timedelta(seconds=30),
-    )
 
 
 def runs(host: Host) -> Counter[str]:
