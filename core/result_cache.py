@@ -47,10 +47,6 @@ class ResultCache:
         self._store = store
         self.clock = clock  # naive UTC, like the store's timestamps; tests move it
 
-    @property
-    def available(self) -> bool:
-        return True  # every store keeps a cache (the Store contract)
-
     def lookup(self, spec: FunctionSpec, input_json: str) -> Hit | None:
         """A live entry for this input, or None (not cacheable, a miss, or any error)."""
         if spec.cache_ttl is None:
